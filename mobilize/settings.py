@@ -1,0 +1,42 @@
+"""Settings of one mobilize instance, read from ``MOBILIZE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything an instance needs to know; nothing connects when this is built."""
+
+    model_config = SettingsConfigDict(env_prefix="MOBILIZE_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./mobilize.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
+    )
+    hub_url: str = Field(default="memory://", description="memory:// (one process) or redis://host:port/db")
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs operator tokens. Unset: a random key kept in the database (shared by instances).",
+    )
+    token_minutes: int = Field(default=30, ge=1, le=24 * 60, description="Lifetime of an operator token")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"],
+        description="Origins allowed to open websockets and call the API from a browser",
+    )
+    skills_file: Path | None = Field(default=None, description="Override of the skill vocabulary (YAML)")
+    workgroups_file: Path | None = Field(default=None, description="Override of the work-group template (YAML)")
+    plans_dir: Path | None = Field(default=None, description="Override of the plan (预案) folder")
+    log_level: str = "INFO"
+    sql_echo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""rosters: who we have — the org tree, people, teams, work groups, pre-assignments, import and export."""
