@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,9 +36,14 @@ class Settings(BaseSettings):
     skills_file: Path | None = Field(default=None, description="Override of the skill vocabulary (YAML)")
     workgroups_file: Path | None = Field(default=None, description="Override of the work-group template (YAML)")
     plans_dir: Path | None = Field(default=None, description="Override of the plan (预案) folder")
+    timezone: str = Field(default="Asia/Shanghai", description="Local time of the city (availability, deadlines)")
     log_level: str = "INFO"
     sql_echo: bool = False
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def local_now(self) -> datetime:
+        """Return the current local time of the city (naive wall-clock time in ``timezone``)."""
+        return datetime.now(ZoneInfo(self.timezone)).replace(tzinfo=None)

@@ -1,0 +1,84 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app; the lifespan owns every connection."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from mobilize import __version__
+from mobilize.db import create_engine, create_sessionmaker
+from mobilize.errors import MobilizeError
+from mobilize.security import load_secret
+from mobilize.settings import Settings
+from mobilize.validation import validation_problems
+from rosters.vocabulary import load_skills, load_workgroups
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("mobilize")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return the mobilize app for ``settings``; nothing connects until the app starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = create_engine(settings.database_url, echo=settings.sql_echo)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.skills = load_skills(settings.skills_file)
+        app.state.workgroups = load_workgroups(settings.workgroups_file)
+        async with app.state.sessionmaker() as session:
+            app.state.secret = await load_secret(session, settings.secret_key)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="mobilize 平急转换动员协调",
+        version=__version__,
+        description=(
+            "平急转换动员协调系统 API：花名册、组织架构、一键启动、派单与回执、实时状态。\n\n"
+            "Peacetime/emergency switch mobilization coordinator: rosters, org tree, one-key activation, "
+            "dispatch and acknowledgement, live status. Errors carry `message` (中文) and `message_en`."
+        ),
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(MobilizeError)
+    async def _mobilize_error(_request: Request, exc: MobilizeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = validation_problems(exc.errors())
+        body = MobilizeError("请求内容有误", "The request is invalid", problems, {}, 422, "invalid_input")
+        return JSONResponse(body.as_dict(), status_code=422)
+
+    from mobilize.router import router as api_router
+
+    app.include_router(api_router, prefix="/api/v1")
+
+    web_root = resources.files("web")
+    app.mount("/static", StaticFiles(directory=str(web_root)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/static/index.html")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    return app
