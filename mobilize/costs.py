@@ -1,0 +1,392 @@
+"""What the assignment solver works on: people, posts, the cost policy, and the edge costs as arrays.
+
+A person may serve a post (an *edge*) when they are eligible, hold the post's skills (all of
+``skills_all`` and, if given, at least one of ``skills_any``), live within ``max_travel_minutes`` of
+it, and — for the leader part of a post that needs a leader — are a designated leader. Every edge
+has an integer cost, the sum of the components an assignment can explain itself with:
+
+==================  ==========================================================================
+``travel``          travel minutes from home to the post × ``travel_per_minute``
+``preassignment``   ``leave_preassigned`` when the person is pre-assigned (平时编组) to another post
+``borrow``          ``borrow`` when the post lies in another community of the street (街道统筹)
+``squad_split``     ``squad_split`` when a commando squad member serves off the squad's anchor post
+``fairness``        ``per_recent_duty`` × the person's recent duties
+``keep_in_place``   ``move_notified`` when an already notified person moves to another post
+==================  ==========================================================================
+
+An unfilled slot costs ``unfilled_by_priority[priority - 1]`` (×3/2 for the leader part), far above
+any edge, so critical posts (priority 1) fill first and a slot is left empty only when nobody may
+fill it. Costs are computed with numpy over whole blocks of people and posts at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobilize.errors import InvalidInput, Problem
+
+__all__ = [
+    "Person",
+    "Post",
+    "CostPolicy",
+    "COMPONENTS",
+    "travel_minutes",
+]
+
+#: The names of an edge's cost components, in the order :class:`~mobilize.solver.Assignment` shows them.
+COMPONENTS = ("travel", "preassignment", "borrow", "squad_split", "fairness", "keep_in_place")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One person the solver may assign (人员), as plain data.
+
+    ``id`` is the caller's key (a database id or a phone). ``community`` and ``street`` are org-unit
+    keys; ``lat``/``lon`` is the home location. ``leader`` marks a designated group leader (may fill
+    a post's leader part), ``squad`` the commando squad (突击队) the person belongs to,
+    ``preassigned_post`` the post id of the peacetime pre-assignment (平时编组), ``recent_duty`` the
+    number of recent duties (fairness). People with ``eligible=False`` (on leave, already deployed)
+    get no edges; the caller may also just leave them out. ``party_member`` and ``group`` are not used
+    by the solver; :mod:`mobilize.branches` reads them.
+    """
+
+    id: Hashable
+    community: str
+    street: str
+    lat: float
+    lon: float
+    skills: frozenset[str] = frozenset()
+    leader: bool = False
+    party_member: bool = False
+    squad: str | None = None
+    preassigned_post: str | None = None
+    recent_duty: int = 0
+    eligible: bool = True
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post of a plan (岗位) to staff in an activation, as plain data.
+
+    ``headcount`` people are needed; each must hold every skill of ``skills_all`` and, when
+    ``skills_any`` is not empty, at least one of it. With ``leader_required`` at least one holder must
+    be a designated leader: the post is split into a 1-slot leader part (slot group
+    ``"<id>.leader"``) only leaders may fill, and the rest (slot group ``"<id>"``). ``priority`` runs
+    from 1 (critical) to 5 (low). ``group`` is the wartime work group (e.g. ``"medical"``).
+    """
+
+    id: str
+    community: str
+    street: str
+    lat: float
+    lon: float
+    headcount: int
+    skills_all: frozenset[str] = frozenset()
+    skills_any: frozenset[str] = frozenset()
+    leader_required: bool = False
+    priority: int = 3
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CostPolicy:
+    """The integer cost weights (see the module docstring); the defaults suit a city on e-bikes."""
+
+    minutes_per_km: float = 4.0
+    max_travel_minutes: int = 60
+    travel_per_minute: int = 1
+    leave_preassigned: int = 60
+    borrow: int = 45
+    squad_split: int = 30
+    per_recent_duty: int = 5
+    move_notified: int = 200
+    unfilled_by_priority: tuple[int, ...] = (100_000, 30_000, 10_000, 3_000, 1_000)
+
+    def unfilled(self, priority: int, leader_part: bool = False) -> int:
+        """Return the cost of one unfilled slot of a post of ``priority``."""
+        cost = self.unfilled_by_priority[priority - 1]
+        return cost * 3 // 2 if leader_part else cost
+
+
+def travel_minutes(lat1, lon1, lat2, lon2, minutes_per_km: float):
+    """Return whole travel minutes between points (equirectangular km, rounded up); arrays broadcast.
+
+    >>> int(travel_minutes(30.0, 120.0, 30.01, 120.0, 4.0))
+    5
+    """
+    dy = (np.asarray(lat2, dtype=float) - lat1) * 110.574
+    dx = (np.asarray(lon2, dtype=float) - lon1) * (111.320 * np.cos(np.radians(lat1)))
+    km = np.sqrt(dx * dx + dy * dy)
+    return np.ceil(km * minutes_per_km - 1e-9).astype(np.int64)
+
+
+class Arrays:
+    """People, posts and slot groups of a problem as numpy arrays (internal to the solver).
+
+    Slot group ``g`` belongs to post ``g_post[g]``; a post needing a leader has its leader part
+    (capacity 1) right before its rest. Squads get an anchor post (see :func:`squad_anchors`).
+    """
+
+    def __init__(self, people: Sequence[Person], posts: Sequence[Post], policy: CostPolicy):
+        self.people = list(people)
+        self.posts = list(posts)
+        self.policy = policy
+        _validate(self.people, self.posts)
+        skills = sorted({s for p in self.people for s in p.skills}
+                        | {s for q in self.posts for s in q.skills_all | q.skills_any})
+        if len(skills) > 63:
+            raise InvalidInput("技能种类超过63种", "More than 63 distinct skills in one problem")
+        self.skill_bit = {s: 1 << i for i, s in enumerate(skills)}
+        self.skill_names = skills
+        comms = sorted({p.community for p in self.people} | {q.community for q in self.posts})
+        self.comm_index = {c: i for i, c in enumerate(comms)}
+        self.communities = comms
+        street_of: dict[str, str] = {}
+        for x in (*self.people, *self.posts):
+            street_of.setdefault(x.community, x.street)
+        self.comm_street = [street_of[c] for c in comms]
+        street_ids = {s: i for i, s in enumerate(sorted(set(self.comm_street)))}
+        self.comm_street_idx = np.array([street_ids[s] for s in self.comm_street], dtype=np.int64)
+        self.person_index = {p.id: i for i, p in enumerate(self.people)}
+        self.post_index = {q.id: i for i, q in enumerate(self.posts)}
+        self._people_arrays()
+        self._post_arrays()
+
+    def _mask(self, names) -> int:
+        m = 0
+        for s in names:
+            m |= self.skill_bit[s]
+        return m
+
+    def _people_arrays(self) -> None:
+        ps = self.people
+        self.p_comm = np.array([self.comm_index[p.community] for p in ps], dtype=np.int64)
+        self.p_lat = np.array([p.lat for p in ps], dtype=float)
+        self.p_lon = np.array([p.lon for p in ps], dtype=float)
+        self.p_skill = np.array([self._mask(p.skills) for p in ps], dtype=np.uint64)
+        self.p_leader = np.array([p.leader for p in ps], dtype=bool)
+        self.p_eligible = np.array([p.eligible for p in ps], dtype=bool)
+        self.p_duty = np.array([p.recent_duty for p in ps], dtype=np.int64)
+        self.p_pre = np.array([self.post_index.get(p.preassigned_post, -1) for p in ps], dtype=np.int64)
+        # pre-assignments to posts not (yet) in the problem, e.g. posts of a higher response level
+        self.pending_pre: dict[str, list[int]] = {}
+        for i, p in enumerate(ps):
+            if p.preassigned_post is not None and p.preassigned_post not in self.post_index:
+                self.pending_pre.setdefault(p.preassigned_post, []).append(i)
+        self.repointed = np.zeros(0, dtype=np.int64)
+        squads = sorted({p.squad for p in ps if p.squad is not None})
+        self.squads = squads
+        sq_index = {s: i for i, s in enumerate(squads)}
+        self.p_squad = np.array([sq_index.get(p.squad, -1) for p in ps], dtype=np.int64)
+
+    def _post_arrays(self) -> None:
+        qs = self.posts
+        self.q_comm = np.array([self.comm_index[q.community] for q in qs], dtype=np.int64)
+        self.q_lat = np.array([q.lat for q in qs], dtype=float)
+        self.q_lon = np.array([q.lon for q in qs], dtype=float)
+        g_post, g_leader, g_cap, g_unfilled = [], [], [], []
+        pol = self.policy
+        for i, q in enumerate(qs):
+            rest = q.headcount
+            if q.leader_required and q.headcount > 0:
+                g_post.append(i), g_leader.append(True), g_cap.append(1)
+                g_unfilled.append(pol.unfilled(q.priority, True))
+                rest -= 1
+            if rest > 0:
+                g_post.append(i), g_leader.append(False), g_cap.append(rest)
+                g_unfilled.append(pol.unfilled(q.priority))
+        self.g_post = np.array(g_post, dtype=np.int64)
+        self.g_leader = np.array(g_leader, dtype=bool)
+        self.g_cap = np.array(g_cap, dtype=np.int64)
+        self.g_unfilled = np.array(g_unfilled, dtype=np.int64)
+        self.g_comm = self.q_comm[self.g_post] if len(g_post) else np.zeros(0, dtype=np.int64)
+        all_m = np.array([self._mask(q.skills_all) for q in qs], dtype=np.uint64)
+        any_m = np.array([self._mask(q.skills_any) for q in qs], dtype=np.uint64)
+        self.g_all = all_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
+        self.g_any = any_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
+
+    def with_changes(self, removed: Iterable[Hashable], added: Sequence[Post]) -> Arrays:
+        """Return a copy with ``removed`` people made ineligible and ``added`` posts appended.
+
+        Existing slot groups keep their indices (new posts' groups come after them); ``repointed``
+        lists the people whose pre-assigned post is one of the added posts.
+        """
+        new = copy.copy(self)
+        new.p_eligible = self.p_eligible.copy()
+        new.p_eligible[[self.person_index[p] for p in removed if p in self.person_index]] = False
+        new.repointed = np.zeros(0, dtype=np.int64)
+        if not added:
+            return new
+        _validate([], added)
+        dup = [Problem("岗位编号重复", "duplicate post id", row=i, field="id", value=q.id)
+               for i, q in enumerate(added) if q.id in self.post_index]
+        if dup:
+            raise InvalidInput("新增岗位有误", "Invalid added posts", dup)
+        new.posts = self.posts + list(added)
+        new.skill_bit = dict(self.skill_bit)
+        new.skill_names = list(self.skill_names)
+        for q in added:
+            for s in sorted(q.skills_all | q.skills_any):
+                if s not in new.skill_bit:
+                    if len(new.skill_bit) >= 63:
+                        raise InvalidInput("技能种类超过63种", "More than 63 distinct skills in one problem")
+                    new.skill_bit[s] = 1 << len(new.skill_bit)
+                    new.skill_names.append(s)
+        new.comm_index, new.communities = dict(self.comm_index), list(self.communities)
+        new.comm_street, street_idx = list(self.comm_street), list(self.comm_street_idx)
+        for q in added:
+            if q.community not in new.comm_index:
+                new.comm_index[q.community] = len(new.communities)
+                new.communities.append(q.community)
+                new.comm_street.append(q.street)
+                known = [s for s, i in zip(self.comm_street, self.comm_street_idx)]
+                street_idx.append(self.comm_street_idx[known.index(q.street)] if q.street in known
+                                  else max(street_idx, default=-1) + 1)
+            elif new.comm_street[new.comm_index[q.community]] != q.street:
+                raise InvalidInput("同一社区属于两个街道", "community lies in two streets",
+                                   [Problem("同一社区属于两个街道", "community lies in two streets",
+                                            field="street", value=q.street)])
+        new.comm_street_idx = np.array(street_idx, dtype=np.int64)
+        new.post_index = {q.id: i for i, q in enumerate(new.posts)}
+        new._post_arrays()
+        new.p_pre = self.p_pre.copy()
+        new.pending_pre = dict(self.pending_pre)
+        repointed = []
+        for q in added:
+            for i in new.pending_pre.pop(q.id, ()):
+                new.p_pre[i] = new.post_index[q.id]
+                repointed.append(i)
+        new.repointed = np.array(repointed, dtype=np.int64)
+        return new
+
+    def slot_group_id(self, g: int) -> str:
+        """Return the audit id of slot group ``g``: ``"<post_id>"`` or ``"<post_id>.leader"``."""
+        pid = self.posts[self.g_post[g]].id
+        return f"{pid}.leader" if self.g_leader[g] else str(pid)
+
+    def qualifies(self, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
+        """Return the (groups × people) mask of who may fill which slot group, travel aside."""
+        sk = self.p_skill[people][None, :]
+        need = self.g_all[groups][:, None]
+        anym = self.g_any[groups][:, None]
+        ok = (sk & need) == need
+        ok &= (anym == 0) | ((sk & anym) != 0)
+        ok &= self.p_eligible[people][None, :]
+        ok &= ~self.g_leader[groups][:, None] | self.p_leader[people][None, :]
+        return ok
+
+    def components(self, groups, people, anchors: np.ndarray, cur_post: np.ndarray | None,
+                   notified: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Return each cost component for the pairs ``(groups, people)`` (arrays broadcast)."""
+        pol = self.policy
+        post = self.g_post[groups]
+        minutes = travel_minutes(self.p_lat[people], self.p_lon[people],
+                                 self.q_lat[post], self.q_lon[post], pol.minutes_per_km)
+        pre = self.p_pre[people]
+        out = {
+            "minutes": minutes,
+            "travel": minutes * pol.travel_per_minute,
+            "preassignment": np.where((pre >= 0) & (pre != post), pol.leave_preassigned, 0),
+            "borrow": np.where(self.p_comm[people] != self.g_comm[groups], pol.borrow, 0),
+        }
+        sq = self.p_squad[people]
+        anchor = np.append(anchors, -1)[sq]  # no squad (-1) reads the appended -1
+        out["squad_split"] = np.where((sq >= 0) & (anchor != post), pol.squad_split, 0)
+        out["fairness"] = self.p_duty[people] * pol.per_recent_duty + 0 * post
+        if cur_post is None:
+            out["keep_in_place"] = np.zeros(np.broadcast(post, people).shape, dtype=np.int64)
+        else:
+            cp = cur_post[people]
+            moved = (cp >= 0) & (cp != post) & notified[people]
+            out["keep_in_place"] = np.where(moved, pol.move_notified, 0)
+        return out
+
+    def squad_anchors(self) -> np.ndarray:
+        """Return the anchor post index of each squad (-1 when it has none). See the rule below.
+
+        The anchor is the post most of the squad's eligible members are pre-assigned to (ties: the
+        larger headcount, then the smaller post id). When no member is pre-assigned to a post of the
+        problem, it is the post of the squad's community (the community most members live in) that
+        can take the most members — ``min(headcount, members qualified for it)`` — ties going to the
+        post nearest the members' centre, then the smaller post id.
+        """
+        anchors = np.full(len(self.squads), -1, dtype=np.int64)
+        members = np.flatnonzero((self.p_squad >= 0) & self.p_eligible)
+        if not len(members):
+            return anchors
+        order = members[np.argsort(self.p_squad[members], kind="stable")]
+        bounds = np.flatnonzero(np.diff(self.p_squad[order])) + 1
+        for chunk in np.split(order, bounds):
+            s = self.p_squad[chunk[0]]
+            anchors[s] = self._anchor_of(chunk)
+        return anchors
+
+    def squad_anchors_for(self, anchors: np.ndarray, communities: Collection[int]) -> np.ndarray:
+        """Return ``anchors`` with the squads that have members in ``communities`` recomputed."""
+        out = anchors.copy()
+        touched = np.isin(self.p_comm, list(communities)) & (self.p_squad >= 0)
+        for s in np.unique(self.p_squad[touched]).tolist():
+            chunk = np.flatnonzero((self.p_squad == s) & self.p_eligible)
+            out[s] = self._anchor_of(chunk) if len(chunk) else -1
+        return out
+
+    def _anchor_of(self, chunk: np.ndarray) -> int:
+        pre = self.p_pre[chunk]
+        pre = pre[pre >= 0]
+        if len(pre):
+            posts, counts = np.unique(pre, return_counts=True)
+            best = min(zip(posts, counts), key=lambda pc: (-pc[1], -self.posts[pc[0]].headcount,
+                                                           str(self.posts[pc[0]].id)))
+            return int(best[0])
+        comms, ccount = np.unique(self.p_comm[chunk], return_counts=True)
+        comm = comms[np.argmax(ccount)]
+        posts = np.flatnonzero(self.q_comm == comm)
+        if not len(posts):
+            return -1
+        groups = np.flatnonzero(np.isin(self.g_post, posts))
+        ok = self.qualifies(groups, chunk)
+        takes = {}
+        for g, row in zip(groups, ok):
+            q = int(self.g_post[g])
+            takes[q] = takes.get(q, 0) + int(row.sum())
+        lat, lon = self.p_lat[chunk].mean(), self.p_lon[chunk].mean()
+        dist = travel_minutes(lat, lon, self.q_lat[posts], self.q_lon[posts], 60.0)
+        best = min(zip(posts, dist), key=lambda pd: (-min(self.posts[pd[0]].headcount, takes.get(int(pd[0]), 0)),
+                                                     pd[1], str(self.posts[pd[0]].id)))
+        return int(best[0])
+
+
+def _validate(people: Sequence[Person], posts: Sequence[Post]) -> None:
+    problems: list[Problem] = []
+    seen: set = set()
+    for i, p in enumerate(people):
+        if p.id in seen:
+            problems.append(Problem("人员编号重复", "duplicate person id", row=i, field="id", value=p.id))
+        seen.add(p.id)
+        if p.recent_duty < 0:
+            problems.append(Problem("近期值班次数不能为负", "recent_duty must not be negative",
+                                    row=i, field="recent_duty", value=p.recent_duty))
+    seen = set()
+    street_of: dict[str, str] = {}
+    for i, q in enumerate(posts):
+        if q.id in seen:
+            problems.append(Problem("岗位编号重复", "duplicate post id", row=i, field="id", value=q.id))
+        seen.add(q.id)
+        if q.headcount < 0:
+            problems.append(Problem("岗位人数不能为负", "headcount must not be negative",
+                                    row=i, field="headcount", value=q.headcount))
+        if not 1 <= q.priority <= 5:
+            problems.append(Problem("优先级须为1至5", "priority must be 1 to 5",
+                                    row=i, field="priority", value=q.priority))
+    for kind, items in (("person", people), ("post", posts)):
+        for i, x in enumerate(items):
+            if street_of.setdefault(x.community, x.street) != x.street:
+                problems.append(Problem("同一社区属于两个街道", f"community lies in two streets ({kind})",
+                                        row=i, field="street", value=x.street))
+    if problems:
+        raise InvalidInput("分派输入有误", "Invalid assignment input", problems)
