@@ -283,8 +283,6 @@ class CellError(ValueError):
 
 
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?e\+\d+$", re.IGNORECASE)
-# Words the vocabulary does not carry yet (the column docs promise them).
-_EXTRA_WORDS: dict[type[StrEnum], dict[str, StrEnum]] = {UnitLevel: {"城市": UnitLevel.CITY, "区县级": UnitLevel.DISTRICT}}
 _ENUM_NAMES: dict[type[StrEnum], tuple[str, str]] = {
     UnitLevel: ("层级", "level"), MemberKind: ("人员类别", "member kind"), TeamKind: ("队伍类型", "team kind"),
     Availability: ("可服务时段", "availability"), PersonStatus: ("状态", "status"),
@@ -375,7 +373,7 @@ class CellParsers:
         codes = ", ".join(m.value for m in enum)
 
         def find(text: str) -> StrEnum:
-            member = lookup(enum, text) or _EXTRA_WORDS.get(enum, {}).get(text)
+            member = lookup(enum, text)
             if member is None:
                 raise CellError(f"未知{zh}「{text}」，可选：{choices}", f"unknown {en} {text!r}; choose one of: {codes}")
             return member

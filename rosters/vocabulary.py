@@ -128,7 +128,7 @@ ZH: dict[StrEnum, str] = {
 }
 
 ALIASES: dict[type[StrEnum], dict[str, str]] = {
-    UnitLevel: {"区": "district", "县": "district", "区/县": "district", "街": "street", "镇": "street",
+    UnitLevel: {"城市": "city", "区": "district", "区县级": "district", "县": "district", "区/县": "district", "街": "street", "镇": "street",
                 "乡镇": "street", "村": "community", "楼": "building"},
     MemberKind: {"在职党员": "reporting_member", "双报到党员": "reporting_member", "双报到": "reporting_member",
                  "报到党员": "reporting_member", "党员突击队员": "squad_member", "突击队": "squad_member",
