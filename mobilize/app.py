@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from mobilize import __version__
 from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
+from mobilize.plans import load_plans
 from mobilize.security import load_secret
 from mobilize.settings import Settings
 from mobilize.validation import validation_problems
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.skills = load_skills(settings.skills_file)
         app.state.workgroups = load_workgroups(settings.workgroups_file)
+        app.state.plans = load_plans(settings.plans_dir, skills=app.state.skills, workgroups=app.state.workgroups)
         async with app.state.sessionmaker() as session:
             app.state.secret = await load_secret(session, settings.secret_key)
         try:

@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
+__all__ = ["Base", "begin_write", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -33,12 +33,34 @@ def utcnow() -> datetime:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised on every connect
+    # We emit BEGIN ourselves (see _sqlite_begin), so the driver must not.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # A writer must hold the write lock from its first statement: a deferred transaction that read
+    # first cannot upgrade in WAL mode once another writer committed ("database is locked").
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start ``session``'s transaction as a writer (SQLite: ``BEGIN IMMEDIATE``; others: as is).
+
+    Call it before the first statement of a transaction that will write after reading, so two
+    such transactions serialize instead of one failing; a read-only transaction already open is
+    committed first.
+    """
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        if session.in_transaction():
+            await session.commit()
+        await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -51,6 +73,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 

@@ -12,7 +12,8 @@ __all__ = ["alembic_config", "target_metadata", "upgrade"]
 
 def target_metadata() -> list[MetaData]:
     """Return every metadata the migrations cover (ours and realtime's event log)."""
-    import mobilize.models  # noqa: F401  (register tables)
+    import mobilize.activations.models  # noqa: F401  (register tables)
+    import mobilize.models  # noqa: F401
     import rosters.models  # noqa: F401
     from mobilize.db import Base
 

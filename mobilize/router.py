@@ -14,6 +14,7 @@ from mobilize.errors import Forbidden
 from mobilize.models import Operator
 from mobilize.operators import OperatorCreate, OperatorRead, authenticate, create_operator, operator_read
 from mobilize.security import issue_token
+from mobilize.activations.router import router as activations_router
 from rosters.router import router as rosters_router
 
 router = APIRouter()
@@ -57,3 +58,4 @@ async def add_operator(data: OperatorCreate, session: SessionDep, principal: Pri
 
 
 router.include_router(rosters_router)
+router.include_router(activations_router)

@@ -3,21 +3,11 @@
 The model is a flow network (networkx is its reference form, :func:`mobilize.reference.to_networkx`):
 source → person (capacity 1) → slot group (capacity = headcount) → sink, an edge wherever a person may
 serve (:mod:`mobilize.costs`), and an unfilled arc per slot group carrying its unfilled cost. The
-solver finds a minimum-cost flow — an OPTIMAL assignment for the stated costs — fast:
+solver finds a minimum-cost flow — an OPTIMAL assignment for the stated costs — fast.
 
-1. **Blocks.** Per community, the edge costs of its own people to its own slot groups as a numpy matrix.
-2. **Borrowing (街道统筹).** A slot group of community B is *short* when B's eligible people who may fill
-   it are fewer than the headcount of B's slot groups that only those people can fill (the groups whose
-   qualified set is a subset of its own, itself included) — a Hall violation, so B cannot fill them
-   alone. Only short groups get edges from eligible people of B's street's other communities, at
-   the extra ``borrow`` cost. A community that is not short borrows nobody.
-3. **Decomposition.** Communities joined by a borrow edge form a component (networkx
-   ``connected_components`` on the community graph). Components share no person and no slot, so
-   solving each optimally solves the whole problem optimally — this is the only decomposition used.
-4. **Solve.** Each component is a rectangular assignment: rows are slots, columns are people plus one
-   private dummy column per slot carrying its unfilled cost (all costs offset by +1 so no entry is an
-   explicit zero; each slot row is matched exactly once, so the offset does not move the optimum),
-   solved by SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp, in C).
+:mod:`mobilize.blocks` cuts the network into per-community cost blocks, borrow edges for short slot
+groups (街道统筹) and independent components; each component is solved exactly by OR-tools' min-cost
+flow (in C++), or without OR-tools by SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp) on slots.
 
 :func:`resolve` re-solves after a decline or a level raise: only the components that changed, with
 ``move_notified`` added to every edge that would move an already notified person to another post.
@@ -29,18 +19,9 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import networkx as nx
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-try:  # OR-tools' C++ min-cost flow is the fastest exact solver at hand; SciPy is the fallback
-    from ortools.graph.python import min_cost_flow as _mcf
-
-    _ortools = _mcf
-except ImportError:  # pragma: no cover
-    _ortools = None
-
+from mobilize.blocks import Block, build_blocks, components, match, same_block
 from mobilize.costs import COMPONENTS, Arrays, CostPolicy, Person, Post
 
 __all__ = [
@@ -111,19 +92,6 @@ class Move:
     new_post: str | None
 
 
-@dataclass(slots=True)
-class _Block:
-    """One community: its eligible people, slot groups, local edge costs (-1: no edge), borrow edges."""
-
-    people: np.ndarray
-    groups: np.ndarray
-    local: np.ndarray
-    short: np.ndarray
-    b_group: np.ndarray  # index into ``groups``
-    b_person: np.ndarray  # global person index
-    b_cost: np.ndarray
-
-
 @dataclass
 class AssignmentProblem:
     """A built problem: arrays, per-community blocks, components and the keep-in-place state.
@@ -135,7 +103,7 @@ class AssignmentProblem:
 
     arrays: Arrays
     anchors: np.ndarray
-    blocks: list[_Block]
+    blocks: list[Block]
     components: list[tuple[int, ...]]
     current_post: np.ndarray | None = None
     notified: np.ndarray | None = None
@@ -174,6 +142,8 @@ class Solution:
     group_of: np.ndarray
     objective: int
     _parts: dict[str, np.ndarray] = field(repr=False)
+    #: component → how far its assignment is optimal, for :func:`resolve` (see :func:`_stability`)
+    _stable: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
 
     @cached_property
     def assignments(self) -> tuple[Assignment, ...]:
@@ -272,8 +242,8 @@ def build_problem(people: Sequence[Person], posts: Sequence[Post], policy: CostP
             if pid in a.person_index:
                 notif[a.person_index[pid]] = True
     anchors = a.squad_anchors()
-    blocks = _blocks(a, anchors, range(len(a.communities)), None)
-    return AssignmentProblem(a, anchors, blocks, _components(a, blocks, range(len(a.communities))), cur, notif)
+    blocks = build_blocks(a, anchors, range(len(a.communities)))
+    return AssignmentProblem(a, anchors, blocks, components(a, blocks, range(len(a.communities))), cur, notif)
 
 
 def solve(people: Sequence[Person] | AssignmentProblem, posts: Sequence[Post] = (),
@@ -293,9 +263,11 @@ def solve(people: Sequence[Person] | AssignmentProblem, posts: Sequence[Post] = 
     """
     problem = people if isinstance(people, AssignmentProblem) else build_problem(people, posts, policy, **kwargs)
     group_of = np.full(len(problem.arrays.people), -1, dtype=np.int64)
+    stable = {}
     for comp in problem.components:
         _solve_component(problem, comp, group_of)
-    return _finish(problem, group_of)
+        stable[comp] = _stability(problem, comp, group_of)
+    return _finish(problem, group_of, stable)
 
 
 def resolve(solution: Solution, *, removed_people: Iterable[Hashable] = (), added_posts: Sequence[Post] = (),
@@ -327,86 +299,59 @@ def resolve(solution: Solution, *, removed_people: Iterable[Hashable] = (), adde
     streets = {a.comm_street[c] for c in changed}
     touched = [c for c in range(len(a.communities)) if a.comm_street[c] in streets]
     blocks = list(old.blocks) + [None] * (len(a.communities) - len(old.blocks))
-    fresh = _blocks(a, anchors, touched, {c for c in touched if c not in changed and c < len(old.blocks)},
-                    old.blocks)
+    fresh = build_blocks(a, anchors, touched, {c for c in touched if c not in changed and c < len(old.blocks)},
+                         old.blocks)
     for c, b in zip(touched, fresh):
         blocks[c] = b
     keep = [k for k in old.components if a.comm_street[k[0]] not in streets]
-    comps = _components(a, blocks, touched)
+    comps = components(a, blocks, touched)
     problem = AssignmentProblem(a, anchors, blocks, keep + comps, cur, notif)
     group_of[~a.p_eligible] = -1
-    comp_of = np.full(len(a.communities), -1)
-    for k, comp in enumerate(comps):
-        comp_of[list(comp)] = k
-    affected = {comp_of[c] for c in changed}
-    idx = np.flatnonzero((group_of >= 0) & np.isin(a.p_comm, touched))
-    crossing = comp_of[a.p_comm[idx]] != comp_of[a.g_comm[group_of[idx]]]
-    affected |= set(comp_of[a.p_comm[idx[crossing]]].tolist()) | set(comp_of[a.g_comm[group_of[idx[crossing]]]].tolist())
-    for k in sorted(affected):
-        members = np.flatnonzero(np.isin(a.p_comm, comps[k]))
-        group_of[members] = -1
-        _solve_component(problem, comps[k], group_of)
-    return _finish(problem, group_of)
+    # A component keeps its assignment only when its blocks (people, slot groups, local costs,
+    # borrow edges) are all unchanged and that assignment is still optimal once keep-in-place charges
+    # leaving it (see _stability). Anything else — a community that changed, a borrow edge gained or
+    # lost because a lender or a short community changed, components that split or merged — is
+    # re-solved whole.
+    stable = {}
+    for comp in keep + comps:
+        level = solution._stable.get(comp, _MOVED)
+        if (level == _PLAIN or level == _KEPT and _all_notified(problem, comp)) \
+                and all(same_block(old.blocks[c], blocks[c]) for c in comp):
+            stable[comp] = level
+            continue
+        group_of[np.isin(a.p_comm, comp)] = -1
+        _solve_component(problem, comp, group_of)
+        stable[comp] = _stability(problem, comp, group_of)
+    return _finish(problem, group_of, stable)
 
 
-def _blocks(a: Arrays, anchors: np.ndarray, communities: Iterable[int], local_kept,
-            old: list[_Block] | None = None) -> list[_Block]:
-    """Build the blocks of ``communities`` (reusing ``old`` local matrices where ``local_kept``)."""
-    eligible_people = np.flatnonzero(a.p_eligible)
-    order = eligible_people[np.argsort(a.p_comm[eligible_people], kind="stable")]
-    ncomm = len(a.communities)
-    p_start = np.searchsorted(a.p_comm[order], np.arange(ncomm + 1))
-    g_order = np.argsort(a.g_comm, kind="stable")
-    g_start = np.searchsorted(a.g_comm[g_order], np.arange(ncomm + 1))
-    street_of = a.comm_street_idx
-    out = []
-    for c in communities:
-        people = order[p_start[c]:p_start[c + 1]]
-        groups = g_order[g_start[c]:g_start[c + 1]]
-        if local_kept and c in local_kept:
-            local, short = old[c].local, old[c].short
-        else:
-            local = _edge_costs(a, anchors, groups, people)
-            short = _short_groups(local >= 0, a.g_cap[groups])
-        sg = np.flatnonzero(short)
-        if len(sg):
-            others = eligible_people[(street_of[a.p_comm[eligible_people]] == street_of[c])
-                                     & (a.p_comm[eligible_people] != c)]
-            cost = _edge_costs(a, anchors, groups[sg], others)
-            gi, pj = np.nonzero(cost >= 0)
-            out.append(_Block(people, groups, local, short, sg[gi], others[pj], cost[gi, pj]))
-        else:
-            empty = np.zeros(0, dtype=np.int64)
-            out.append(_Block(people, groups, local, short, empty, empty, empty))
-    return out
+#: how far a component's assignment is optimal: for the plain costs; for the costs plus keep-in-place
+#: of itself (everyone it assigns notified); or only for an earlier keep-in-place it has moved away from
+_PLAIN, _KEPT, _MOVED = 2, 1, 0
 
 
-def _edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
-    """Return the (groups × people) edge costs without keep-in-place; -1 where no edge."""
-    comp = a.components(groups[:, None], people[None, :], anchors, None, None)
-    ok = a.qualifies(groups, people) & (comp["minutes"] <= a.policy.max_travel_minutes)
-    total = comp["travel"] + comp["preassignment"] + comp["borrow"] + comp["squad_split"] + comp["fairness"]
-    return np.where(ok, total, -1)
+def _stability(problem: AssignmentProblem, comp: Sequence[int], group_of: np.ndarray) -> int:
+    """Return how far the just-solved assignment of ``comp`` stays optimal (``_PLAIN``, ``_KEPT``, ``_MOVED``).
+
+    Solved without keep-in-place it is optimal for the plain costs. Solved with keep-in-place it is
+    optimal for the costs plus keep-in-place of *its own* assignment only when it moved nobody from
+    the current one and everyone held was notified; otherwise a later full solve may undo a move it
+    paid for (standing a notified person down is free), so :func:`resolve` must solve it again.
+    """
+    if problem.current_post is None:
+        return _PLAIN
+    a = problem.arrays
+    people = np.concatenate([problem.blocks[c].people for c in comp])  # the eligible people of comp
+    post = np.append(a.g_post, -1)[group_of[people]]
+    cur = problem.current_post[people]
+    return _KEPT if np.array_equal(post, cur) and _all_notified(problem, comp) else _MOVED
 
 
-def _short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Return which slot groups are short by the Hall rule (see the module docstring)."""
-    if ok.size == 0:
-        return cap > 0
-    q = ok.astype(np.float32)
-    outside = q @ (1.0 - q).T  # outside[a, b]: people who qualify for a but not for b
-    demand = (outside == 0).T.astype(np.float32) @ cap.astype(np.float32)
-    return ok.sum(axis=1) < demand
-
-
-def _components(a: Arrays, blocks: list[_Block], communities: Iterable[int]) -> list[tuple[int, ...]]:
-    """Return the independent components among ``communities``: joined where one borrows from another."""
-    graph = nx.Graph()
-    graph.add_nodes_from(communities)
-    for c in list(graph):
-        lenders = np.unique(a.p_comm[blocks[c].b_person])
-        graph.add_edges_from((c, int(x)) for x in lenders)
-    return sorted(tuple(sorted(k)) for k in nx.connected_components(graph))
+def _all_notified(problem: AssignmentProblem, comp: Sequence[int]) -> bool:
+    """Return whether everyone ``comp``'s current assignment holds is notified."""
+    people = np.concatenate([problem.blocks[c].people for c in comp])
+    held = people[problem.current_post[people] >= 0]
+    return bool(problem.notified[held].all())
 
 
 def _solve_component(problem: AssignmentProblem, comp: Sequence[int], group_of: np.ndarray) -> None:
@@ -423,69 +368,12 @@ def _solve_component(problem: AssignmentProblem, comp: Sequence[int], group_of: 
     col_of[people] = np.arange(len(people))
     r, j = row_of[g], col_of[p]
     cap, unfilled = a.g_cap[groups], a.g_unfilled[groups]
-    row_col = _match(r, j, cost, cap, unfilled, len(people))
+    row_col = match(r, j, cost, cap, unfilled, len(people))
     assigned = row_col >= 0
     group_of[people[assigned]] = groups[row_col[assigned]]
 
 
-def _match(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
-    """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
-
-    OR-tools' min-cost flow on the network source → person (1) → group (cap) → sink plus an unfilled
-    arc source → group (cap, unfilled cost); without OR-tools, SciPy's sparse matching on slots.
-    """
-    n_groups = len(cap)
-    total = int(cap.sum())
-    if _ortools is None:
-        return _match_scipy(r, j, cost, cap, unfilled, n_people)
-    flow = _ortools.SimpleMinCostFlow()
-    sink = 1 + n_people + n_groups
-    tails = np.concatenate([np.zeros(n_people, np.int64), 1 + j, np.zeros(n_groups, np.int64),
-                            1 + n_people + np.arange(n_groups)])
-    heads = np.concatenate([1 + np.arange(n_people), 1 + n_people + r, 1 + n_people + np.arange(n_groups),
-                            np.full(n_groups, sink)])
-    caps = np.concatenate([np.ones(n_people + len(r), np.int64), cap, cap])
-    costs = np.concatenate([np.zeros(n_people, np.int64), cost, unfilled, np.zeros(n_groups, np.int64)])
-    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    flow.set_node_supply(0, total)
-    flow.set_node_supply(sink, -total)
-    status = flow.solve()
-    if status != flow.OPTIMAL:  # pragma: no cover - the network is always feasible
-        raise ArithmeticError(f"min-cost flow failed: {status}")
-    used = flow.flows(np.arange(n_people, n_people + len(r))) > 0
-    row_col = np.full(n_people, -1, dtype=np.int64)
-    row_col[j[used]] = r[used]
-    return row_col
-
-
-def _match_scipy(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
-    """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
-
-    Rows of the matrix are slots (a group of capacity ``h`` gives ``h`` rows), columns are people
-    plus one private dummy column per slot carrying its unfilled cost; costs are offset by +1.
-    """
-    start = np.concatenate([[0], np.cumsum(cap)])
-    n_slots = int(start[-1])
-    reps = cap[r]
-    slot = np.repeat(start[r], reps) + _ranges(reps)
-    rows = np.concatenate([slot, np.arange(n_slots)])
-    cols = np.concatenate([np.repeat(j, reps), n_people + np.arange(n_slots)])
-    data = np.concatenate([np.repeat(cost, reps), np.repeat(unfilled, cap)]).astype(np.float64) + 1
-    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_slots, n_people + n_slots))
-    row_ind, col_ind = min_weight_full_bipartite_matching(matrix)
-    real = col_ind < n_people
-    row_col = np.full(n_people, -1, dtype=np.int64)
-    row_col[col_ind[real]] = np.repeat(np.arange(len(cap)), cap)[row_ind[real]]
-    return row_col
-
-
-def _ranges(counts: np.ndarray) -> np.ndarray:
-    """Return ``0..k-1`` for each ``k`` in ``counts``, concatenated."""
-    ends = np.cumsum(counts)
-    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
-
-
-def _finish(problem: AssignmentProblem, group_of: np.ndarray) -> Solution:
+def _finish(problem: AssignmentProblem, group_of: np.ndarray, stable: dict) -> Solution:
     a = problem.arrays
     idx = np.flatnonzero(group_of >= 0)
     parts = a.components(group_of[idx], idx, problem.anchors, problem.current_post, problem.notified)
@@ -496,4 +384,4 @@ def _finish(problem: AssignmentProblem, group_of: np.ndarray) -> Solution:
         full[k] = arr
     filled = np.bincount(group_of[idx], minlength=len(a.g_cap))
     objective = sum(int(full[k].sum()) for k in COMPONENTS) + int(((a.g_cap - filled) * a.g_unfilled).sum())
-    return Solution(problem, group_of, objective, full)
+    return Solution(problem, group_of, objective, full, stable)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mobilize.db import Base, utcnow
 
-__all__ = ["OrgUnit", "Person", "PersonSkill", "Team", "WorkGroup"]
+__all__ = ["OrgUnit", "Person", "PersonSkill", "Place", "Team", "WorkGroup"]
 
 
 class OrgUnit(Base):
@@ -119,3 +119,18 @@ class WorkGroup(Base):
     phase: Mapped[str] = mapped_column(String(16))
     name_zh: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(64))
+
+
+class Place(Base):
+    """A named place of a community where posts stand (卡口 gate, 安置点 shelter, 仓库 warehouse, …)."""
+
+    __tablename__ = "places"
+    __table_args__ = (UniqueConstraint("community_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)

@@ -137,3 +137,25 @@ def test_demo_generates_a_city_without_serving(env, monkeypatch):
     assert "1200 人 people" in result.output
     assert "admin" in result.output and "demo-password-9" in result.output
     assert (env / "mobilize-demo.db").exists()
+
+
+def test_activate_from_the_command_line(env):
+    import json
+
+    from mobilize.reference import verify
+
+    assert run("demo", "--no-serve", "--password", "demo-password-9").exit_code == 0  # into env's database
+    result = run("activate", "--scope", "330102001001", "--plan", "flood", "--level", "2", "--json",
+                 "--export-problem", "problem.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["level"] == "II" and summary["filled"] > 0
+    problem = json.loads((env / "problem.json").read_text())
+    assert problem["objective"] == summary["objective"] == verify(problem)
+    again = run("activate", "--scope", "330102001", "--plan", "flood", "--level", "II")
+    assert again.exit_code == 1 and "overlaps" in again.output
+    bad = run("activate", "--scope", "330102001", "--plan", "meteor", "--level", "II")
+    assert bad.exit_code == 1 and "meteor" in bad.output
+    assert run("level", str(summary["id"]), "I").exit_code == 0
+    ended = run("end", str(summary["id"]), "--json")
+    assert ended.exit_code == 0 and '"status": "ended"' in ended.output

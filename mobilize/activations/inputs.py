@@ -1,0 +1,136 @@
+"""Load what an activation solves over: the scope's communities as plan sites, and the people who may serve."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Pin
+from mobilize.costs import Person as Candidate
+from mobilize.plans import Site
+from rosters.availability import is_available
+from rosters.models import OrgUnit, Person, PersonSkill, Place, Team
+from rosters.vocabulary import TeamKind, UnitLevel
+
+__all__ = ["ScopeUnits", "load_scope", "load_candidates", "RECENT_DAYS"]
+
+RECENT_DAYS = 30  # duty within this many days counts against a person (fairness)
+
+
+@dataclass
+class ScopeUnits:
+    """The communities of a scope (as plan sites) and the streets they borrow within."""
+
+    sites: list[Site]
+    community_ids: dict[str, int]  # community code -> id
+    street_ids: list[int]
+
+
+async def load_scope(session: AsyncSession, scope: OrgUnit) -> ScopeUnits:
+    """Return the communities under ``scope`` with their grids and named places."""
+    if scope.level == UnitLevel.COMMUNITY.value:
+        communities = [scope]
+    else:
+        communities = list((await session.execute(
+            select(OrgUnit).where(OrgUnit.level == UnitLevel.COMMUNITY.value, OrgUnit.path.startswith(scope.path))
+            .order_by(OrgUnit.code))).scalars())
+    ids = [c.id for c in communities]
+    parents = {c.parent_id for c in communities}
+    streets = dict((await session.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(parents)))).all())
+    grids: dict[int, list] = defaultdict(list)
+    places: dict[int, list] = defaultdict(list)
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(OrgUnit.parent_id, OrgUnit.code, OrgUnit.name, OrgUnit.lat, OrgUnit.lon)
+                                     .where(OrgUnit.parent_id.in_(chunk), OrgUnit.level == UnitLevel.GRID.value)
+                                     .order_by(OrgUnit.code))
+        for parent, code, name, lat, lon in rows:
+            grids[parent].append((code, name, lat, lon))
+        rows = await session.execute(select(Place).where(Place.community_id.in_(chunk)).order_by(Place.code))
+        for place in rows.scalars():
+            places[place.community_id].append((place.code, place.kind, place.name, place.lat, place.lon))
+    sites = []
+    for c in communities:
+        lat = c.lat if c.lat is not None else 0.0
+        lon = c.lon if c.lon is not None else 0.0
+        site_grids = tuple((code, name, glat if glat is not None else lat, glon if glon is not None else lon)
+                           for code, name, glat, glon in grids[c.id])
+        sites.append(Site(c.code, streets[c.parent_id], lat, lon, site_grids, tuple(places[c.id])))
+    return ScopeUnits(sites, {c.code: c.id for c in communities}, sorted(parents))
+
+
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i: i + size]
+
+
+async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: str, is_drill: bool, at: datetime,
+                          exclude_activation: int | None = None) -> tuple[list[Candidate], dict[int, dict]]:
+    """Return the people of the scope's streets as solver candidates, and facts about each by id.
+
+    Eligible: available at ``at`` (status, leave, time pattern) and not held by another open order
+    (for a drill: any; for a real activation: another real one — drills give way to the real thing).
+    """
+    community = aliased(OrgUnit)
+    street = aliased(OrgUnit)
+    rows = (await session.execute(
+        select(Person.id, Person.community_id, community.code, street.code, Person.lat, Person.lon, community.lat,
+               community.lon, Person.group_leader, Person.party_member, Person.team_id, Person.wartime_group,
+               Person.status, Person.leave_until, Person.availability)
+        .join(community, community.id == Person.community_id)
+        .join(street, street.id == community.parent_id)
+        .where(community.parent_id.in_(scope.street_ids))
+    )).all()
+    skills: dict[int, set[str]] = defaultdict(set)
+    pins: dict[int, tuple[str, str | None]] = {}
+    squads = dict((await session.execute(select(Team.id, Team.code).where(Team.kind == TeamKind.COMMANDO_SQUAD.value))).all())
+    # Everyone below is of the scope's streets: one joined query each instead of long IN lists.
+    in_streets = select(Person.id).join(community, community.id == Person.community_id).where(
+        community.parent_id.in_(scope.street_ids))
+    for pid, skill in await session.execute(select(PersonSkill.person_id, PersonSkill.skill)
+                                            .where(PersonSkill.person_id.in_(in_streets))):
+        skills[pid].add(skill)
+    for pid, post_code, site_code in await session.execute(
+            select(Pin.person_id, Pin.post_code, Pin.site_code).where(Pin.hazard == hazard,
+                                                                      Pin.person_id.in_(in_streets))):
+        pins[pid] = (post_code, site_code)
+    open_q = (select(Order.person_id).join(Activation, Activation.id == Order.activation_id)
+              .where(Order.status.in_(OPEN_ORDER_STATES)))
+    if not is_drill:
+        open_q = open_q.where(Activation.is_drill.is_(False))
+    if exclude_activation is not None:
+        open_q = open_q.where(Order.activation_id != exclude_activation)
+    busy = set((await session.execute(open_q)).scalars())
+    since = at - timedelta(days=RECENT_DAYS)
+    recent = dict((await session.execute(
+        select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)
+        .where(Activation.is_drill.is_(False), Order.created_at >= since,
+               Order.activation_id != (exclude_activation or -1))
+        .group_by(Order.person_id))).all())
+    candidates, facts = [], {}
+    for (pid, cid, ccode, scode, lat, lon, clat, clon, leader, party, team_id, group, status, leave_until,
+         availability) in rows:
+        # "deployed" means held by an open order, which ``busy`` already says; judge the rest.
+        available = is_available("available" if status == "deployed" else status, leave_until, availability, at)
+        eligible = available and pid not in busy
+        pin = pins.get(pid)
+        candidates.append(Candidate(
+            id=pid, community=ccode, street=scode, lat=lat if lat is not None else (clat or 0.0),
+            lon=lon if lon is not None else (clon or 0.0), skills=frozenset(skills.get(pid, ())), leader=leader,
+            party_member=party, squad=squads.get(team_id), recent_duty=recent.get(pid, 0), eligible=eligible,
+            group=group, preassigned_post=_pin_key(ccode, pin),
+        ))
+        facts[pid] = {"community_id": cid, "community": ccode, "status": status, "party_member": party,
+                      "leader": leader}
+    return candidates, facts
+
+
+def _pin_key(community: str, pin: tuple[str, str | None] | None) -> str | None:
+    if pin is None:
+        return None
+    post_code, site_code = pin
+    return f"{community}/{post_code}" + (f"@{site_code}" if site_code else "")

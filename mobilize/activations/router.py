@@ -1,0 +1,170 @@
+"""Activation routes: plans, the one key, level changes, switch-back, posts, orders, branches, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from mobilize.activations import queries, service
+from mobilize.activations.models import Activation
+from mobilize.db import begin_write
+from mobilize.deps import PrincipalDep, SessionDep, SettingsDep
+from mobilize.plans import LEVEL_ZH, LEVELS, plan_posts
+from rosters.models import OrgUnit
+from rosters.service import unit_by_code
+
+router = APIRouter(tags=["activation"])
+
+
+class ActivationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    scope: str = Field(description="启动范围：单位编码（社区、街道、区县或市）scope unit code")
+    hazard: str = Field(description="灾种 hazard: flood, typhoon, epidemic, fire, earthquake")
+    level: str = Field(description="响应级别 I–IV（Ⅰ级最高）response level, I most severe")
+    drill: bool = Field(default=False, description="演练 drill (reaches no one on a real activation)")
+
+
+class LevelChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    level: str = Field(description="新的响应级别 I–IV the new level")
+
+
+class ActivationRead(BaseModel):
+    id: int
+    scope: str
+    hazard: str
+    level: str
+    drill: bool
+    status: str
+    started_at: str
+    started_by: str
+    ended_at: str | None
+    summary: dict[str, Any]
+
+
+async def _read(session, activation: Activation) -> ActivationRead:
+    code = (await session.execute(select(OrgUnit.code).where(OrgUnit.id == activation.scope_unit_id))).scalar_one()
+    return ActivationRead(id=activation.id, scope=code, hazard=activation.hazard, level=activation.level,
+                          drill=activation.is_drill, status=activation.status,
+                          started_at=activation.started_at.isoformat(), started_by=activation.started_by,
+                          ended_at=activation.ended_at.isoformat() if activation.ended_at else None,
+                          summary=activation.summary or {})
+
+
+@router.get("/plans", summary="预案 The plans: hazards, levels, posts")
+async def list_plans(request: Request) -> list[dict]:
+    return [{"hazard": p.hazard, "zh": p.zh, "en": p.en, "levels": [
+        {"level": lvl, "zh": LEVEL_ZH[lvl], "posts": len(p.posts_at(lvl)),
+         "acknowledge_minutes": p.acknowledge_minutes[lvl], "arrive_minutes": p.arrive_minutes[lvl]} for lvl in LEVELS]}
+        for p in request.app.state.plans.values()]
+
+
+@router.get("/plans/{hazard}/preview", summary="启动前预览 What a plan would demand in a scope")
+async def preview(hazard: str, request: Request, session: SessionDep, principal: PrincipalDep,
+                  scope: Annotated[str, Query(description="单位编码 unit code")],
+                  level: Annotated[str, Query(description="I–IV")]) -> dict:
+    from mobilize.activations.inputs import load_scope
+
+    plan, code = service.check_plan_request(request.app.state.plans, hazard, level)
+    unit = await unit_by_code(session, principal, scope)
+    units = await load_scope(session, unit)
+    specs = plan_posts(plan, code, units.sites)
+    by_group: dict[str, int] = {}
+    by_skill: dict[str, int] = {}
+    for s in specs:
+        by_group[s.group] = by_group.get(s.group, 0) + s.headcount
+        for skill in sorted(s.skills_all) or sorted(s.skills_any)[:1]:
+            by_skill[skill] = by_skill.get(skill, 0) + s.headcount
+    return {"hazard": plan.hazard, "level": code, "scope": scope, "communities": len(units.sites),
+            "posts": len(specs), "slots": sum(s.headcount for s in specs), "slots_by_group": by_group,
+            "slots_needing_skill": by_skill}
+
+
+@router.post("/activations", status_code=201, response_model=ActivationRead,
+             summary="一键启动 Activate (one key): switch a scope to wartime and dispatch",
+             responses={200: {"description": "同一幂等键的重复请求 a retry with the same Idempotency-Key"},
+                        409: {"description": "范围与正在进行的启动重叠 overlaps a running activation"}})
+async def create_activation(data: ActivationCreate, request: Request, response: Response, session: SessionDep,
+                            principal: PrincipalDep, settings: SettingsDep,
+                            idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+    await begin_write(session)
+    activation, created = await service.activate(
+        session, service.ActivateRequest(data.scope, data.hazard, data.level, data.drill, idempotency_key),
+        plans=request.app.state.plans, at=settings.local_now(), principal=principal)
+    if not created:
+        response.status_code = 200
+    return await _read(session, activation)
+
+
+@router.get("/activations", response_model=list[ActivationRead], summary="启动记录 Activations in my scope")
+async def list_activations(session: SessionDep, principal: PrincipalDep, status: str | None = None):
+    stmt = select(Activation).join(OrgUnit, OrgUnit.id == Activation.scope_unit_id).order_by(Activation.id.desc())
+    if principal.scope_path:
+        stmt = stmt.where(OrgUnit.path.startswith(principal.scope_path))
+    if status:
+        stmt = stmt.where(Activation.status == status)
+    return [await _read(session, a) for a in (await session.execute(stmt.limit(200))).scalars()]
+
+
+@router.get("/activations/{activation_id}", response_model=ActivationRead, summary="启动详情 One activation")
+async def get_activation(activation_id: int, session: SessionDep, principal: PrincipalDep):
+    return await _read(session, await service.get_activation(session, activation_id, principal))
+
+
+@router.post("/activations/{activation_id}/level", response_model=ActivationRead,
+             summary="调整响应级别 Raise or lower the level (re-solves, keeps people in place)")
+async def change_level(activation_id: int, data: LevelChange, request: Request, session: SessionDep,
+                       principal: PrincipalDep, settings: SettingsDep):
+    await begin_write(session)
+    activation = await service.change_level(session, activation_id, data.level, plans=request.app.state.plans,
+                                            at=settings.local_now(), principal=principal)
+    return await _read(session, activation)
+
+
+@router.post("/activations/{activation_id}/end", response_model=ActivationRead,
+             summary="战转平 End: release everyone, close branches, back to peacetime")
+async def end_activation(activation_id: int, session: SessionDep, principal: PrincipalDep):
+    await begin_write(session)
+    return await _read(session, await service.end(session, activation_id, principal=principal))
+
+
+@router.get("/activations/{activation_id}/posts", summary="岗位 Posts with fill")
+async def posts(activation_id: int, session: SessionDep, principal: PrincipalDep, community: str | None = None,
+                short: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+                page_size: Annotated[int, Query(ge=1, le=1000)] = 200):
+    await service.get_activation(session, activation_id, principal)
+    return await queries.list_posts(session, activation_id, principal, community=community, short_only=short,
+                                    page=page, page_size=page_size)
+
+
+@router.get("/activations/{activation_id}/orders", summary="派单 Dispatch orders")
+async def orders(activation_id: int, session: SessionDep, principal: PrincipalDep, status: str | None = None,
+                 post: int | None = None, community: str | None = None, page: Annotated[int, Query(ge=1)] = 1,
+                 page_size: Annotated[int, Query(ge=1, le=1000)] = 200):
+    await service.get_activation(session, activation_id, principal)
+    return await queries.list_orders(session, activation_id, principal, status=status, post_id=post,
+                                     community=community, page=page, page_size=page_size)
+
+
+@router.get("/activations/{activation_id}/orders/{order_id}", summary="派单详情及原因 One order and why")
+async def order(activation_id: int, order_id: int, session: SessionDep, principal: PrincipalDep):
+    await service.get_activation(session, activation_id, principal)
+    return await queries.get_order(session, activation_id, order_id, principal)
+
+
+@router.get("/activations/{activation_id}/branches", summary="临时党支部 Temporary party branches")
+async def branches(activation_id: int, session: SessionDep, principal: PrincipalDep):
+    await service.get_activation(session, activation_id, principal)
+    return await queries.list_branches(session, activation_id, principal)
+
+
+@router.get("/activations/{activation_id}/problem",
+            summary="分配问题审计导出 The assignment problem and its solution, to verify optimality")
+async def problem(activation_id: int, session: SessionDep, principal: PrincipalDep):
+    await service.get_activation(session, activation_id, principal)
+    return await queries.problem_export(session, activation_id)

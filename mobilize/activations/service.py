@@ -1,0 +1,416 @@
+"""One-key activation (一键启动), level changes and switch-back (战转平), each one transaction.
+
+Services load, call the pure core (plans, solver, branches), save, append events and audit rows;
+they never commit (the caller's transaction does, or rolls everything back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize import audit
+from mobilize.access import Principal, Role
+from mobilize.activations import writes
+from mobilize.activations.inputs import load_candidates, load_scope
+from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order, Post
+from mobilize.branches import form_branches
+from mobilize.costs import CostPolicy
+from mobilize.db import utcnow
+from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from mobilize.plans import LEVEL_ZH, Plan, parse_level, plan_posts
+from mobilize.solver import solve
+from realtime.log import append_many
+from realtime.models import NewEvent
+from rosters.models import OrgUnit
+from rosters.vocabulary import UnitLevel
+
+__all__ = ["ActivateRequest", "activate", "change_level", "end", "get_activation", "check_plan_request"]
+
+
+@dataclass(frozen=True)
+class ActivateRequest:
+    scope: str
+    hazard: str
+    level: str
+    drill: bool = False
+    idempotency_key: str | None = None
+
+    def digest(self) -> str:
+        text = json.dumps([self.scope, self.hazard, self.level, self.drill])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_plan_request(plans: dict[str, Plan], hazard: str, level: str) -> tuple[Plan, str]:
+    """Return the plan and level code a request names; 422 naming the field otherwise."""
+    problems = []
+    plan = plans.get(hazard)
+    if plan is None:
+        known = "、".join(f"{p.hazard}（{p.zh}）" for p in plans.values())
+        problems.append(Problem(f"未知灾种「{hazard}」，可选：{known}", f"unknown hazard '{hazard}'; known: "
+                                + ", ".join(plans), field="hazard", value=hazard))
+    code = parse_level(level)
+    if code is None:
+        problems.append(Problem("响应级别须为 I、II、III 或 IV（Ⅰ级最高）", "level must be I, II, III or IV (I is the most "
+                                "severe)", field="level", value=level))
+    if problems:
+        raise InvalidInput("启动参数有误", "The activation request is invalid", problems)
+    return plan, code
+
+
+def _may_activate(principal: Principal | None, drill: bool) -> None:
+    if principal is None or principal.is_admin:
+        return
+    if principal.role is Role.DRILL_PLANNER and drill:
+        return
+    if principal.role is Role.DRILL_PLANNER:
+        raise Forbidden("演练策划只能启动演练", "A drill planner may start drills only")
+    if not principal.can_write_rosters:
+        raise Forbidden("当前角色不能启动", "Your role may not activate")
+
+
+async def get_activation(session: AsyncSession, activation_id: int, principal: Principal | None) -> Activation:
+    """Return the activation if the operator's subtree covers its scope; 404 otherwise."""
+    row = (await session.execute(select(Activation, OrgUnit.path).join(OrgUnit, OrgUnit.id == Activation.scope_unit_id)
+                                 .where(Activation.id == activation_id))).first()
+    if row is None or (principal is not None and not principal.covers(row[1])):
+        raise NotFound("未找到该启动记录", f"No activation {activation_id}")
+    return row[0]
+
+
+async def _holder_of_lock(session: AsyncSession, community_ids: list[int], mode: str) -> int | None:
+    for i in range(0, len(community_ids), 900):
+        found = (await session.execute(select(ActivationLock.activation_id).where(
+            ActivationLock.community_id.in_(community_ids[i:i + 900]), ActivationLock.mode == mode).limit(1))).scalar()
+        if found is not None:
+            return found
+    return None
+
+
+async def activate(session: AsyncSession, request: ActivateRequest, *, plans: dict[str, Plan], at: datetime,
+                   principal: Principal | None = None, actor: str = "cli",
+                   policy: CostPolicy | None = None) -> tuple[Activation, bool]:
+    """Return the activation (and whether it is new) after switching the scope to wartime in one step.
+
+    A request repeated with the same idempotency key returns the first activation unchanged; a
+    scope overlapping a running activation of the same kind (real or drill) is refused with 409
+    naming it.
+    """
+    started = time.perf_counter()
+    _may_activate(principal, request.drill)
+    plan, level = check_plan_request(plans, request.hazard, request.level)
+    if request.idempotency_key:
+        previous = (await session.execute(select(Activation).where(
+            Activation.idempotency_key == request.idempotency_key))).scalar_one_or_none()
+        if previous is not None:
+            if previous.request_hash != request.digest():
+                raise Conflict("幂等键已用于另一个启动请求", "This idempotency key was used for a different request",
+                               [Problem("请换一个幂等键", "use a new key", field="idempotency_key")])
+            return previous, False
+    scope = (await session.execute(select(OrgUnit).where(OrgUnit.code == request.scope))).scalar_one_or_none()
+    if scope is None or (principal is not None and not principal.covers(scope.path)):
+        raise InvalidInput("启动范围不存在", "Unknown scope", [
+            Problem(f"单位编码 {request.scope} 不存在", f"no unit with code {request.scope}", field="scope",
+                    value=request.scope)])
+    if scope.level in (UnitLevel.GRID.value, UnitLevel.BUILDING.value):
+        raise InvalidInput("启动范围须为社区或以上", "The scope must be a community or above",
+                           [Problem("网格、楼栋不能单独启动", "a grid or building cannot be activated on its own",
+                                    field="scope", value=request.scope)])
+    units = await load_scope(session, scope)
+    if not units.sites:
+        raise InvalidInput("启动范围内没有社区", "The scope holds no community",
+                           [Problem("该单位下没有社区", "no community under this unit", field="scope", value=request.scope)])
+    mode = "drill" if request.drill else "real"
+    community_ids = list(units.community_ids.values())
+    holder = await _holder_of_lock(session, community_ids, mode)
+    if holder is not None:
+        raise Conflict("启动范围与正在进行的启动重叠", "The scope overlaps a running activation",
+                       activation_id=holder)
+    activation = Activation(scope_unit_id=scope.id, hazard=plan.hazard, level=level, is_drill=request.drill,
+                            status="active", idempotency_key=request.idempotency_key, request_hash=request.digest(),
+                            started_by=principal.actor if principal else actor, summary={})
+    session.add(activation)
+    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.execute(ActivationLock.__table__.insert(), [
+                {"community_id": cid, "mode": mode, "activation_id": activation.id} for cid in community_ids])
+    except IntegrityError:
+        holder = await _holder_of_lock(session, community_ids, mode)
+        raise Conflict("启动范围与正在进行的启动重叠", "The scope overlaps a running activation",
+                       activation_id=holder) from None
+
+    specs = plan_posts(plan, level, units.sites)
+    candidates, facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
+    policy = policy or CostPolicy()
+    demands = writes.demands_of(specs)
+    solve_started = time.perf_counter()
+    solution = await asyncio.to_thread(solve, candidates, demands, policy)
+    solve_ms = (time.perf_counter() - solve_started) * 1000
+
+    assigned = [a.person for a in solution.assignments]
+    if not request.drill:
+        # A real emergency takes people off drills (before their new orders: one open order per person).
+        await _cancel_drill_orders(session, assigned)
+        await writes.set_people_status(session, assigned, "deployed")
+    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids)
+    await writes.insert_orders(session, activation.id, solution.assignments, post_ids)
+    await writes.update_filled(session, post_ids, solution)
+    if not request.drill:
+        for i in range(0, len(community_ids), 900):
+            await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))
+    by_id = {c.id: c for c in candidates}
+    spec_by_key = {s.key: s for s in specs}
+    branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
+    await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
+    await writes.save_solve(session, activation.id, candidates=candidates, demands=demands, policy=policy,
+                            current=None, solution=solution)
+
+    summary = _summary(scope, plan, level, request.drill, units, specs, solution, branch_plan, solve_ms)
+    await _append_activation_events(session, activation, summary, solution, post_ids, units)
+    await audit.record(session, actor=activation.started_by, action="activation.start",
+                       target=f"activation:{activation.id}",
+                       detail={"scope": scope.code, "hazard": plan.hazard, "level": level, "drill": request.drill,
+                               "orders": len(assigned)})
+    summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    activation.summary = summary
+    await session.flush()
+    return activation, True
+
+
+async def _cancel_drill_orders(session: AsyncSession, person_ids: list[int]) -> None:
+    drill_ids = select(Activation.id).where(Activation.is_drill.is_(True)).scalar_subquery()
+    for i in range(0, len(person_ids), 900):
+        await session.execute(update(Order).where(
+            Order.person_id.in_(person_ids[i:i + 900]), Order.status.in_(OPEN_ORDER_STATES),
+            Order.activation_id.in_(drill_ids)).values(status="cancelled", closed_reason="real_activation",
+                                                       updated_at=utcnow()))
+
+
+def _summary(scope: OrgUnit, plan: Plan, level: str, drill: bool, units, specs, solution, branch_plan,
+             solve_ms: float, *, residual=None, kept: int = 0) -> dict:
+    """Return the activation summary; after a level change, ``residual`` are the posts solved for and
+    ``kept`` the holders who stayed."""
+    slots = sum(s.headcount for s in specs)
+    assigned = len(solution.assignments) + kept
+    by_skill: Counter[str] = Counter()
+    shortages = []
+    names = {s.key: s for s in (residual if residual is not None else specs)}
+    for short in solution.shortages:
+        spec = names[short.post]
+        needed = sorted(spec.skills_all) or sorted(spec.skills_any) or []
+        for skill in needed:
+            by_skill[skill] += short.missing
+        if short.leader_part:
+            by_skill["leader"] += short.missing
+        shortages.append({"post": short.post, "name_zh": spec.zh, "name_en": spec.en, "community": spec.community,
+                          "group": spec.group, "missing": int(short.missing), "priority": int(short.priority),
+                          "leader": bool(short.leader_part), "skills": list(needed), "text": str(short)})
+    return {
+        "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
+        "hazard": plan.hazard, "hazard_zh": plan.zh, "level": level, "level_zh": LEVEL_ZH[level], "drill": drill,
+        "communities": len(units.sites), "posts": len(specs), "slots": slots, "filled": assigned,
+        "unfilled": slots - assigned, "fill_rate": round(assigned / slots, 4) if slots else 1.0,
+        "shortages": shortages, "shortages_by_skill": dict(by_skill.most_common()),
+        "borrowed": len(solution.borrowed),
+        "split_squads": sorted(str(s) for s in solution.split_squads),
+        "branches": len(branch_plan.branches),
+        "joint_branches": sum(1 for b in branch_plan.branches if b.joint),
+        "no_branch": [{"community": n.community, "party_members": n.party_members, "reason_zh": n.reason_zh,
+                       "reason_en": n.reason_en} for n in branch_plan.no_branch],
+        "objective": int(solution.objective), "solve_ms": round(solve_ms, 1),
+    }
+
+
+async def _append_activation_events(session, activation, summary, solution, post_ids, units) -> None:
+    stream = f"activation:{activation.id}"
+    events = [NewEvent(stream, "activation.started", {
+        "activation": activation.id, "scope": summary["scope"]["code"], "hazard": summary["hazard"],
+        "level": summary["level"], "drill": summary["drill"], "slots": summary["slots"], "filled": summary["filled"]})]
+    if not summary["drill"]:
+        events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
+                   for code in units.community_ids]
+    orders = dict((await session.execute(select(Order.person_id, Order.id).where(
+        Order.activation_id == activation.id))).all())
+    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
+               for a in solution.assignments]
+    events += [NewEvent(stream, "shortage.opened", {"post": post_ids[s["post"]], "missing": s["missing"],
+                                                    "skills": s["skills"]}) for s in summary["shortages"]]
+    events.append(NewEvent(stream, "branches.formed", {"branches": summary["branches"]}))
+    await append_many(session, events)
+
+
+async def change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
+                       at: datetime, principal: Principal | None = None, actor: str = "cli",
+                       policy: CostPolicy | None = None) -> Activation:
+    """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
+    keeps everyone in place who need not move."""
+    started = time.perf_counter()
+    activation = await get_activation(session, activation_id, principal)
+    _may_activate(principal, activation.is_drill)
+    if activation.status != "active":
+        raise Conflict("该启动已结束", "This activation has ended", activation_id=activation.id)
+    plan, code = check_plan_request(plans, activation.hazard, level)
+    if code == activation.level:
+        return activation
+    scope = await session.get(OrgUnit, activation.scope_unit_id)
+    units = await load_scope(session, scope)
+    specs = plan_posts(plan, code, units.sites)
+    spec_keys = {s.key for s in specs}
+    pt = Post.__table__
+    existing = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
+    # Posts: new ones inserted, existing ones resized, vanished ones deactivated.
+    new_specs = [s for s in specs if s.key not in existing]
+    if new_specs:
+        await writes.insert_posts(session, activation.id, new_specs, units.community_ids)
+    resize = [{"b_id": existing[s.key], "v_headcount": s.headcount} for s in specs if s.key in existing]
+    if resize:
+        await session.execute(update(pt).where(pt.c.id == bindparam("b_id")).values(
+            headcount=bindparam("v_headcount"), active=True), resize)
+    gone = [pid for key, pid in existing.items() if key not in spec_keys]
+    for i in range(0, len(gone), 900):
+        await session.execute(update(pt).where(pt.c.id.in_(gone[i:i + 900])).values(active=False, filled=0))
+    post_ids = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
+    key_of = {v: k for k, v in post_ids.items()}
+    ot = Order.__table__
+    open_orders = (await session.execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost, ot.c.leader_part)
+                                         .where(ot.c.activation_id == activation.id,
+                                                ot.c.status.in_(OPEN_ORDER_STATES)))).all()
+    # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
+    # cheapest holders stay (its leader first) and the rest are released.
+    spec_by_key = {s.key: s for s in specs}
+    holders: dict[str, list] = {}
+    for o in open_orders:
+        holders.setdefault(key_of[o.post_id], []).append(o)
+    kept, dropped = [], []
+    for key, orders_here in holders.items():
+        spec = spec_by_key.get(key)
+        if spec is None:
+            dropped += orders_here
+            continue
+        orders_here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
+        kept += orders_here[:spec.headcount]
+        dropped += orders_here[spec.headcount:]
+    kept_at: dict[str, list] = {}
+    for o in kept:
+        kept_at.setdefault(key_of[o.post_id], []).append(o)
+    residual = []
+    for spec in specs:
+        here = kept_at.get(spec.key, [])
+        left = spec.headcount - len(here)
+        if left > 0:
+            has_leader = any(o.leader_part for o in here)
+            residual.append(replace(spec, headcount=left, leader_required=spec.leader_required and not has_leader))
+    candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
+                                               exclude_activation=activation.id)
+    kept_people = {o.person_id for o in kept}
+    solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
+    policy = policy or CostPolicy()
+    demands = writes.demands_of(residual)
+    solve_started = time.perf_counter()
+    solution = await asyncio.to_thread(solve, solver_people, demands, policy)
+    solve_ms = (time.perf_counter() - solve_started) * 1000
+
+    now = utcnow()
+    stream = f"activation:{activation.id}"
+    events: list[NewEvent] = [NewEvent(stream, "order.cancelled", {"order": o.id, "post": o.post_id,
+                                                                   "reason": "level_changed"}) for o in dropped]
+    cancelled = [o.id for o in dropped]
+    for i in range(0, len(cancelled), 900):
+        await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
+            status="cancelled", closed_reason="level_changed", updated_at=now))
+    new_assignments = list(solution.assignments)
+    retaken = {a.person for a in new_assignments}
+    released = [o.person_id for o in dropped if o.person_id not in retaken]
+    if not activation.is_drill:
+        await _cancel_drill_orders(session, [a.person for a in new_assignments])
+        await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
+        await writes.set_people_status(session, released, "available")
+    await writes.insert_orders(session, activation.id, new_assignments, post_ids)
+    filled = {key: len(kept_at.get(key, [])) for key in spec_keys}
+    for a in new_assignments:
+        filled[a.post] += 1
+    await writes.set_filled(session, {post_ids[k]: n for k, n in filled.items()})
+    orders = dict((await session.execute(select(Order.person_id, Order.id).where(
+        Order.activation_id == activation.id, Order.status == "notified"))).all())
+    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
+               for a in new_assignments if a.person in orders]
+    by_id = {c.id: c for c in candidates}
+    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
+    # Re-formed from the new membership; stored branches keep their ids by key (community:group).
+    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
+    await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
+    await writes.save_solve(session, activation.id, candidates=solver_people, demands=demands, policy=policy,
+                            current=None, solution=solution)
+    old_level = activation.level
+    summary = _summary(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, solve_ms,
+                       residual=residual, kept=len(kept))
+    summary["kept"] = len(kept)
+    summary["new_orders"] = len(new_assignments)
+    summary["released"] = len(released)
+    summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    events.insert(0, NewEvent(stream, "activation.level_changed", {"activation": activation.id, "from": old_level,
+                                                                   "to": code, "slots": summary["slots"],
+                                                                   "filled": summary["filled"]}))
+    await append_many(session, events)
+    activation.level = code
+    activation.summary = summary
+    await audit.record(session, actor=principal.actor if principal else actor, action="activation.level",
+                       target=f"activation:{activation.id}", detail={"from": old_level, "to": code,
+                                                                     "new_orders": len(new_assignments),
+                                                                     "released": len(released)})
+    await session.flush()
+    return activation
+
+
+async def end(session: AsyncSession, activation_id: int, *, principal: Principal | None = None,
+              actor: str = "cli") -> Activation:
+    """Return the activation after switching back (战转平): everyone released, branches closed, communities
+    back to peacetime. Ending an ended activation changes nothing."""
+    activation = await get_activation(session, activation_id, principal)
+    _may_activate(principal, activation.is_drill)
+    if activation.status == "ended":
+        return activation
+    now = utcnow()
+    held = list((await session.execute(select(Order.person_id).where(
+        Order.activation_id == activation.id, Order.status.in_(OPEN_ORDER_STATES)))).scalars())
+    await session.execute(update(Order).where(Order.activation_id == activation.id,
+                                              Order.status.in_(OPEN_ORDER_STATES))
+                          .values(status="released", closed_reason="activation_ended", updated_at=now))
+    await session.execute(update(Order).where(Order.activation_id == activation.id, Order.status == "declined")
+                          .values(closed_reason="activation_ended"))
+    if not activation.is_drill:
+        await writes.set_people_status(session, held, "available")
+    communities = list((await session.execute(select(ActivationLock.community_id).where(
+        ActivationLock.activation_id == activation.id))).scalars())
+    await session.execute(delete(ActivationLock).where(ActivationLock.activation_id == activation.id))
+    if not activation.is_drill:
+        codes = list((await session.execute(select(OrgUnit.code).where(OrgUnit.id.in_(communities)))).scalars()) \
+            if communities else []
+        for i in range(0, len(communities), 900):
+            await session.execute(update(OrgUnit).where(OrgUnit.id.in_(communities[i:i + 900])).values(phase="peacetime"))
+    else:
+        codes = []
+    await session.execute(update(Branch).where(Branch.activation_id == activation.id, Branch.status == "active")
+                          .values(status="closed", closed_at=now))
+    activation.status, activation.ended_at = "ended", now
+    activation.ended_by = principal.actor if principal else actor
+    stream = f"activation:{activation.id}"
+    events = [NewEvent(stream, "activation.ended", {"activation": activation.id, "released": len(held)})]
+    events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "peacetime"})
+               for code in codes]
+    await append_many(session, events)
+    await audit.record(session, actor=activation.ended_by, action="activation.end", target=f"activation:{activation.id}",
+                       detail={"released": len(held)})
+    await session.flush()
+    return activation
+

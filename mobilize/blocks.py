@@ -1,0 +1,205 @@
+"""The solver's network, cut into pieces: per-community cost blocks, borrowing, independent components.
+
+1. **Blocks.** Per community, the edge costs of its own people to its own slot groups as a numpy matrix.
+2. **Borrowing (街道统筹).** A slot group of community B is *short* when B's eligible people who may fill
+   it are fewer than the headcount of B's slot groups that only those people can fill (the groups whose
+   qualified set is a subset of its own, itself included) — a Hall violation, so B cannot fill them
+   alone. Only short groups get edges from eligible people of B's street's other communities, at
+   the extra ``borrow`` cost. A community that is not short borrows nobody.
+3. **Decomposition.** Communities joined by a borrow edge form a component (networkx
+   ``connected_components`` on the community graph). Components share no person and no slot, so
+   solving each optimally solves the whole problem optimally.
+4. **Solve.** :func:`match` solves a component exactly: OR-tools' min-cost flow (C++), or without
+   OR-tools :func:`match_scipy`, SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp) on slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from mobilize.costs import Arrays
+
+try:  # OR-tools' C++ min-cost flow is the fastest exact solver at hand; SciPy is the fallback
+    from ortools.graph.python import min_cost_flow as _mcf
+
+    _ortools = _mcf
+except ImportError:  # pragma: no cover
+    _ortools = None
+
+__all__ = ["Block", "build_blocks", "edge_costs", "short_groups", "components", "same_block", "match",
+           "match_scipy"]
+
+
+@dataclass(slots=True)
+class Block:
+    """One community: its eligible people, slot groups, local edge costs (-1: no edge), borrow edges."""
+
+    people: np.ndarray
+    groups: np.ndarray
+    local: np.ndarray
+    short: np.ndarray
+    b_group: np.ndarray  # index into ``groups``
+    b_person: np.ndarray  # global person index
+    b_cost: np.ndarray
+
+
+def build_blocks(a: Arrays, anchors: np.ndarray, communities: Iterable[int],
+                 local_kept: Collection[int] = (), old: Sequence[Block] = ()) -> list[Block]:
+    """Return the blocks of ``communities``, reusing ``old``'s local matrices for ``local_kept``.
+
+    >>> from mobilize.costs import CostPolicy, Person, Post
+    >>> a = Arrays([Person(1, "A", "S", 30.0, 120.0), Person(2, "B", "S", 30.0, 120.0)],
+    ...            [Post("gate", "A", "S", 30.0, 120.0, headcount=2)], CostPolicy())
+    >>> b = build_blocks(a, a.squad_anchors(), range(2))
+    >>> b[0].short.tolist(), b[0].b_person.tolist(), b[0].b_cost.tolist()  # A lacks one: borrows 2 from B
+    ([True], [1], [45])
+    """
+    eligible = np.flatnonzero(a.p_eligible)
+    street = a.comm_street_idx[a.p_comm[eligible]]
+    order = eligible[np.lexsort((a.p_comm[eligible], street))]  # by street, then community
+    ncomm = len(a.communities)
+    p_start = _starts(a.p_comm[order], ncomm)
+    s_order = a.comm_street_idx[a.p_comm[order]]
+    g_order = np.argsort(a.g_comm, kind="stable")
+    g_start = np.searchsorted(a.g_comm[g_order], np.arange(ncomm + 1))
+    empty = np.zeros(0, dtype=np.int64)
+    out = []
+    for c in communities:
+        people = order[p_start[c][0]:p_start[c][1]]
+        groups = g_order[g_start[c]:g_start[c + 1]]
+        if c in local_kept:
+            local, short = old[c].local, old[c].short
+        else:
+            local = edge_costs(a, anchors, groups, people)
+            short = short_groups(local >= 0, a.g_cap[groups])
+        sg = np.flatnonzero(short)
+        if len(sg):
+            s = a.comm_street_idx[c]
+            lo, hi = np.searchsorted(s_order, [s, s + 1])
+            others = order[lo:hi]
+            others = np.sort(others[a.p_comm[others] != c])  # in the people's order, as given
+            cost = edge_costs(a, anchors, groups[sg], others)
+            gi, pj = np.nonzero(cost >= 0)
+            out.append(Block(people, groups, local, short, sg[gi], others[pj], cost[gi, pj]))
+        else:
+            out.append(Block(people, groups, local, short, empty, empty, empty))
+    return out
+
+
+def _starts(p_comm_sorted: np.ndarray, ncomm: int) -> list[tuple[int, int]]:
+    """Return each community's (start, end) in people sorted by street then community."""
+    bounds = [(0, 0)] * ncomm
+    if len(p_comm_sorted):
+        cut = np.flatnonzero(np.diff(p_comm_sorted)) + 1
+        starts = np.concatenate([[0], cut])
+        ends = np.concatenate([cut, [len(p_comm_sorted)]])
+        for c, lo, hi in zip(p_comm_sorted[starts].tolist(), starts.tolist(), ends.tolist()):
+            bounds[c] = (lo, hi)
+    return bounds
+
+
+def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """Return the (groups × people) edge costs without keep-in-place; -1 where no edge."""
+    comp = a.components(groups[:, None], people[None, :], anchors, None, None)
+    ok = a.qualifies(groups, people) & (comp["minutes"] <= a.policy.max_travel_minutes)
+    total = comp["travel"] + comp["preassignment"] + comp["borrow"] + comp["squad_split"] + comp["fairness"]
+    return np.where(ok, total, -1)
+
+
+def short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Return which slot groups are short by the Hall rule (see the module docstring).
+
+    ``ok`` is the (groups × people) mask of who may fill what. Groups with the same qualified set
+    are counted once, so the subset test runs on the few distinct sets, not on every group.
+
+    >>> short_groups(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]], bool), np.array([1, 2, 1])).tolist()
+    [True, True, False]
+    """
+    if ok.size == 0:
+        return cap > 0
+    sets, inverse = np.unique(np.packbits(ok, axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    q = np.unpackbits(sets, axis=1, count=ok.shape[1]).astype(np.float32)
+    outside = q @ (1.0 - q).T  # outside[x, y]: people who qualify for set x but not for set y
+    cap_of_set = np.bincount(inverse, weights=cap, minlength=len(sets))
+    demand = (outside == 0).T.astype(np.float64) @ cap_of_set
+    return (q.sum(axis=1) < demand)[inverse]
+
+
+def components(a: Arrays, blocks: Sequence[Block], communities: Iterable[int]) -> list[tuple[int, ...]]:
+    """Return the independent components among ``communities``: joined where one borrows from another."""
+    graph = nx.Graph()
+    graph.add_nodes_from(communities)
+    for c in list(graph):
+        lenders = np.unique(a.p_comm[blocks[c].b_person])
+        graph.add_edges_from((c, int(x)) for x in lenders.tolist())
+    return sorted(tuple(sorted(k)) for k in nx.connected_components(graph))
+
+
+def same_block(x: Block, y: Block) -> bool:
+    """Return whether two blocks give the same edges (same people, groups, costs and borrow edges)."""
+    return x is y or all(np.array_equal(getattr(x, k), getattr(y, k))
+               for k in ("people", "groups", "local", "b_group", "b_person", "b_cost"))
+
+
+def match(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
+    """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
+
+    OR-tools' min-cost flow on the network source → person (1) → group (cap) → sink plus an unfilled
+    arc source → group (cap, unfilled cost); without OR-tools, SciPy's sparse matching on slots.
+    """
+    n_groups = len(cap)
+    total = int(cap.sum())
+    if _ortools is None:
+        return match_scipy(r, j, cost, cap, unfilled, n_people)
+    flow = _ortools.SimpleMinCostFlow()
+    sink = 1 + n_people + n_groups
+    tails = np.concatenate([np.zeros(n_people, np.int64), 1 + j, np.zeros(n_groups, np.int64),
+                            1 + n_people + np.arange(n_groups)])
+    heads = np.concatenate([1 + np.arange(n_people), 1 + n_people + r, 1 + n_people + np.arange(n_groups),
+                            np.full(n_groups, sink)])
+    caps = np.concatenate([np.ones(n_people + len(r), np.int64), cap, cap])
+    costs = np.concatenate([np.zeros(n_people, np.int64), cost, unfilled, np.zeros(n_groups, np.int64)])
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    flow.set_node_supply(0, total)
+    flow.set_node_supply(sink, -total)
+    status = flow.solve()
+    if status != flow.OPTIMAL:  # pragma: no cover - the network is always feasible
+        raise ArithmeticError(f"min-cost flow failed: {status}")
+    used = flow.flows(np.arange(n_people, n_people + len(r))) > 0
+    row_col = np.full(n_people, -1, dtype=np.int64)
+    row_col[j[used]] = r[used]
+    return row_col
+
+
+def match_scipy(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
+    """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
+
+    Rows of the matrix are slots (a group of capacity ``h`` gives ``h`` rows), columns are people
+    plus one private dummy column per slot carrying its unfilled cost; costs are offset by +1.
+    """
+    start = np.concatenate([[0], np.cumsum(cap)])
+    n_slots = int(start[-1])
+    reps = cap[r]
+    slot = np.repeat(start[r], reps) + _ranges(reps)
+    rows = np.concatenate([slot, np.arange(n_slots)])
+    cols = np.concatenate([np.repeat(j, reps), n_people + np.arange(n_slots)])
+    data = np.concatenate([np.repeat(cost, reps), np.repeat(unfilled, cap)]).astype(np.float64) + 1
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_slots, n_people + n_slots))
+    row_ind, col_ind = min_weight_full_bipartite_matching(matrix)
+    real = col_ind < n_people
+    row_col = np.full(n_people, -1, dtype=np.int64)
+    row_col[col_ind[real]] = np.repeat(np.arange(len(cap)), cap)[row_ind[real]]
+    return row_col
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """Return ``0..k-1`` for each ``k`` in ``counts``, concatenated."""
+    ends = np.cumsum(counts)
+    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
