@@ -317,8 +317,11 @@ async def _make_demo(settings: Settings, engine: AsyncEngine, size: str, seed: i
         progress.add_task("load")
         async with session_scope(maker) as session:
             await load_roster(session, roster, workgroups=workgroups)
+    with _spinner("正在平时编组（防汛、防台）Pre-assigning people to flood and typhoon posts…") as progress:
+        progress.add_task("pins")
+        pinned = await _demo_preassign(settings, maker, roster, seed)
     console.print(f"演示城市已生成 Demo city ready: {len(roster.units)} 单位 units, {len(roster.people)} 人 people, "
-                  f"{len(roster.teams)} 队伍 teams in {time.perf_counter() - started:.1f}s")
+                  f"{len(roster.teams)} 队伍 teams, {pinned} 编组到岗 pins in {time.perf_counter() - started:.1f}s")
     city = next(u for u in roster.units if u.level == "city")
     street = next(u for u in roster.units if u.level == "street")
     community = next(u for u in roster.units if u.level == "community")
@@ -431,6 +434,25 @@ def end_(activation_id: Annotated[int, typer.Argument(help="启动编号 activat
             return await end(session, activation_id)
 
     _print_activation(_run(work), as_json)
+
+
+async def _demo_preassign(settings: Settings, maker, roster, seed: int) -> int:
+    """Give the demo city named places and pin people to flood and typhoon posts (level II)."""
+    from mobilize.activations.pins import suggest_pins
+    from rosters.models import OrgUnit
+    from rosters.places import demo_places
+
+    city = next(u.code for u in roster.units if u.level == "city")
+    async with session_scope(maker) as session:
+        communities = (await session.execute(select(OrgUnit).where(OrgUnit.level == "community"))).scalars().all()
+        await demo_places(session, communities, seed)
+    plans = _plans(settings)
+    pinned = 0
+    for hazard in ("flood", "typhoon"):
+        async with session_scope(maker) as session:
+            result = await suggest_pins(session, None, city, plans[hazard], "II", at=settings.local_now())
+            pinned += result["pins"]
+    return pinned
 
 
 def main() -> None:  # pragma: no cover

@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 from mobilize.deps import PrincipalDep, SessionDep, SettingsDep, SkillsDep, WorkGroupsDep
 from mobilize.errors import Forbidden, InvalidInput, Problem
 from rosters import readiness as readiness_service
-from rosters import service, transfer
+from rosters import places, service, transfer
 from rosters.exporter import write_roster
 from rosters.schemas import (
     Page, PersonCreate, PersonRead, PersonUpdate, Readiness, TeamCreate, TeamRead, TeamUpdate, UnitCreate,
@@ -185,3 +185,15 @@ async def export_roster(session: SessionDep, principal: PrincipalDep, unit: str 
              else "text/csv; charset=utf-8")
     return FileResponse(path, media_type=media, filename=filename,
                         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
+
+
+@router.get("/units/{code}/places", tags=["org"], response_model=list[places.PlaceRead],
+            summary="地点 Named places of a community (gates, shelters, warehouses, …)")
+async def list_places(code: str, session: SessionDep, principal: PrincipalDep):
+    return await places.list_places(session, principal, code)
+
+
+@router.post("/units/{code}/places", tags=["org"], status_code=201, response_model=places.PlaceRead,
+             summary="登记地点 Add a named place to a community")
+async def create_place(code: str, data: places.PlaceCreate, session: SessionDep, principal: PrincipalDep):
+    return await places.create_place(session, principal, code, data)

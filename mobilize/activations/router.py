@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from mobilize.activations import queries, service
+from mobilize.activations import pins, queries, service
 from mobilize.activations.models import Activation
 from mobilize.db import begin_write
 from mobilize.deps import PrincipalDep, SessionDep, SettingsDep
@@ -168,3 +168,44 @@ async def branches(activation_id: int, session: SessionDep, principal: Principal
 async def problem(activation_id: int, session: SessionDep, principal: PrincipalDep):
     await service.get_activation(session, activation_id, principal)
     return await queries.problem_export(session, activation_id)
+
+
+class PinSuggest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    hazard: str
+    level: str = "I"
+
+
+@router.get("/units/{code}/pins", tags=["pre-assignment"], summary="平时编组 Pins of a subtree")
+async def list_pins(code: str, session: SessionDep, principal: PrincipalDep, hazard: str | None = None):
+    return await pins.list_pins(session, principal, code, hazard)
+
+
+@router.post("/pins", tags=["pre-assignment"], status_code=201,
+             summary="编组到岗 Pin a person to a post of a plan (replaces their pin for that hazard)")
+async def create_pin(data: pins.PinCreate, request: Request, session: SessionDep, principal: PrincipalDep):
+    return await pins.create_pin(session, principal, data, request.app.state.plans)
+
+
+@router.delete("/pins/{pin_id}", tags=["pre-assignment"], status_code=204, summary="取消编组 Remove a pin")
+async def delete_pin(pin_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+    await pins.delete_pin(session, principal, pin_id)
+    return Response(status_code=204)
+
+
+@router.post("/units/{code}/pins/suggest", tags=["pre-assignment"],
+             summary="一键编组 Pin everyone of a subtree where an optimal solve would put them")
+async def suggest(code: str, data: PinSuggest, request: Request, session: SessionDep, principal: PrincipalDep,
+                  settings: SettingsDep):
+    plan, level = service.check_plan_request(request.app.state.plans, data.hazard, data.level)
+    await begin_write(session)
+    return await pins.suggest_pins(session, principal, code, plan, level, at=settings.local_now())
+
+
+@router.get("/units/{code}/coverage", tags=["pre-assignment"],
+            summary="预案覆盖率 How much of a plan's demand pins cover with people available now")
+async def coverage(code: str, request: Request, session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
+                   hazard: str, level: str = "I"):
+    plan, lvl = service.check_plan_request(request.app.state.plans, hazard, level)
+    return await pins.coverage(session, principal, code, plan, lvl, at=settings.local_now())
