@@ -22,7 +22,7 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is scripts, not a package
 from synthetic import make_city  # noqa: E402
 
-from mobilize import solver  # noqa: E402
+from mobilize import blocks  # noqa: E402
 from mobilize.reference import to_networkx  # noqa: E402
 from mobilize.solver import build_problem, resolve, solve  # noqa: E402
 
@@ -122,12 +122,12 @@ def main() -> None:
           f"(objective {fl_obj:,}); ratio solver/floor {total / fl:.2f} (solve only {best_solve / fl:.2f})")
 
     # independent exact methods on the same components
-    saved = solver._ortools
-    solver._ortools = None
+    saved = blocks._ortools
+    blocks._ortools = None
     t = time.perf_counter()
     sp = solve(problem)
     t_sp = time.perf_counter() - t
-    solver._ortools = saved
+    blocks._ortools = saved
     agree = sum(component_objective(sp, c) == component_objective(sol, c) for c in comps)
     print(f"agreement: SciPy sparse matching on every street ({t_sp:.2f} s): {agree}/{len(comps)} components "
           f"agree; total {sp.objective:,} vs {sol.objective:,}")
