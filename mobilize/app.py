@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from mobilize import __version__
 from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
+from mobilize.logs import install as install_log_mask
 from mobilize.plans import load_plans
 from mobilize.security import load_secret
 from mobilize.settings import Settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        install_log_mask(settings.log_level)
         engine = create_engine(settings.database_url, echo=settings.sql_echo)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)

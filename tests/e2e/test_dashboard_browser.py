@@ -1,0 +1,106 @@
+"""The readiness dashboard in a real browser (Debian's chromium through Playwright), network to the outside cut."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mobilize.settings import Settings
+from tests.support import DEMO_PASSWORD, seed_demo
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("MOBILIZE_SCREENSHOTS", "test-artifacts/screens"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(sqlite_url, tmp_path):
+    codes = asyncio.run(seed_demo(Settings(database_url=sqlite_url)))
+    port = _free_port()
+    env = {**os.environ, "MOBILIZE_DATABASE_URL": sqlite_url, "MOBILIZE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "mobilize.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+    yield base, codes
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_log_in_and_read_readiness(live_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, codes = live_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+
+        def guard(route):
+            if route.request.url.startswith(base):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.goto(base + "/")
+        expect(page.locator("h1")).to_have_text("平急转换指挥平台")
+        page.fill("input[name=username]", "street")
+        page.fill("input[name=password]", "wrong-password")
+        page.keyboard.press("Enter")
+        expect(page.locator("#login-error")).to_contain_text("用户名或密码错误")
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        page.keyboard.press("Enter")  # keyboard only
+        expect(page.locator("#unit-title")).to_contain_text(codes["street"])
+        expect(page.locator("#readiness .stat")).to_have_count(9)
+        expect(page.locator("#people tbody tr").first).to_be_visible()
+        assert page.locator("#groups tbody tr").count() == 7
+        page.screenshot(path=str(SHOTS / "readiness-desktop.png"), full_page=True)
+
+        page.locator(f".node[data-code='{codes['community_a']}']").click()
+        expect(page.locator("#unit-title")).to_contain_text(codes["community_a"])
+        page.select_option("#filters select[name=party]", "true")
+        page.click("#filters button[type=submit]")
+        party = page.locator("#people tbody tr td:nth-child(7)")
+        expect(party.filter(has_text="否")).to_have_count(0)
+        expect(party.first).to_have_text("是")
+
+        page.click("#lang")
+        expect(page.locator("h1")).to_have_text("Emergency switch command")
+        expect(page.locator("[data-i18n=orgTree]")).to_have_text("Org tree")
+        page.set_viewport_size({"width": 360, "height": 780})
+        page.screenshot(path=str(SHOTS / "readiness-phone-en.png"), full_page=True)
+        browser.close()
+    assert outside == [], f"the page tried to reach the outside: {outside}"
