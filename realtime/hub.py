@@ -42,12 +42,20 @@ def encode(message: dict[str, Any]) -> str:
 class Message:
     """One published message, shared by all subscribers: ``text`` as sent, ``data`` decoded on first use."""
 
-    __slots__ = ("channel", "text", "_data")
+    __slots__ = ("channel", "text", "_data", "_asgi")
 
     def __init__(self, channel: str, text: str, data: dict[str, Any] | None = None) -> None:
         self.channel = channel
         self.text = text
         self._data = data
+        self._asgi: dict[str, str] | None = None
+
+    @property
+    def asgi(self) -> dict[str, str]:
+        """The ASGI ``websocket.send`` message for ``text``, built once and shared by every connection."""
+        if self._asgi is None:
+            self._asgi = {"type": "websocket.send", "text": self.text}
+        return self._asgi
 
     @property
     def data(self) -> dict[str, Any]:

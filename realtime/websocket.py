@@ -311,14 +311,16 @@ class _Connection:
     async def _pump(self, channel: str, since: int | None) -> None:
         endpoint = self.endpoint
         websocket = self.websocket
-        send_text = websocket.send_text
+        # The raw ASGI send: live messages go out as one shared, pre-built ASGI message per publish,
+        # without Starlette's per-call wrapping; 5,000 subscribers make this the hot loop.
+        asgi_send = websocket._send
         principal = self.principal
         redact = endpoint.filter
 
         def on_drop(marker: Resync) -> None:
             self.finish(POLICY, "resync", {"type": "resync", "channel": channel, "reason": marker.reason})
 
-        async def send(data: dict[str, Any], text: str | None) -> None:
+        async def send(data: dict[str, Any], message: Message | None) -> None:
             if redact is not None:
                 shown = redact(principal, data)
                 if inspect.isawaitable(shown):
@@ -326,8 +328,12 @@ class _Connection:
                 if shown is None:
                     return
                 if shown is not data:
-                    text = encode(shown)
-            await send_text(text if text is not None else encode(data))
+                    message = None
+                    data = shown
+            if message is not None:
+                await asgi_send(message.asgi)
+            else:
+                await asgi_send({"type": "websocket.send", "text": encode(data)})
 
         # Subscribe first, then read the log: whatever commits from now on is either in the replay or
         # in the buffer, and the buffer's copies of replayed events are skipped by seq.
@@ -335,7 +341,7 @@ class _Connection:
             sub.on_drop = on_drop
             last = await self._catch_up(channel, since, send)
             while True:
-                item = await sub.get()
+                item = sub.get_nowait() or await sub.get()
                 if isinstance(item, Resync):
                     on_drop(item)
                     return
@@ -351,7 +357,7 @@ class _Connection:
                         for missing in await endpoint._gap(channel, last, seq - 1):
                             await send(missing, None)
                     last = seq
-                await send(data, item.text)
+                await send(data, item)
 
     async def _catch_up(self, channel: str, since: int | None, send: Callable[..., Awaitable[None]]) -> int:
         endpoint = self.endpoint
