@@ -77,7 +77,10 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     """
     community = aliased(OrgUnit)
     street = aliased(OrgUnit)
-    rows = (await session.execute(
+    # Core statements on the connection: a city is 44,000 rows, and the ORM layer would cost more
+    # than the database.
+    conn = await session.connection()
+    rows = (await conn.execute(
         select(Person.id, Person.community_id, community.code, street.code, Person.lat, Person.lon, community.lat,
                community.lon, Person.group_leader, Person.party_member, Person.team_id, Person.wartime_group,
                Person.status, Person.leave_until, Person.availability)
@@ -87,16 +90,16 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     )).all()
     skills: dict[int, set[str]] = defaultdict(set)
     pins: dict[int, tuple[str, str | None]] = {}
-    squads = dict((await session.execute(select(Team.id, Team.code).where(Team.kind == TeamKind.COMMANDO_SQUAD.value))).all())
+    squads = dict((await conn.execute(select(Team.id, Team.code).where(Team.kind == TeamKind.COMMANDO_SQUAD.value))).all())
     # Everyone below is of the scope's streets: one joined query each instead of long IN lists.
     in_streets = select(Person.id).join(community, community.id == Person.community_id).where(
         community.parent_id.in_(scope.street_ids))
-    for pid, skill in await session.execute(select(PersonSkill.person_id, PersonSkill.skill)
-                                            .where(PersonSkill.person_id.in_(in_streets))):
+    for pid, skill in (await conn.execute(select(PersonSkill.person_id, PersonSkill.skill)
+                                          .where(PersonSkill.person_id.in_(in_streets)))).all():
         skills[pid].add(skill)
-    for pid, post_code, site_code in await session.execute(
+    for pid, post_code, site_code in (await conn.execute(
             select(Pin.person_id, Pin.post_code, Pin.site_code).where(Pin.hazard == hazard,
-                                                                      Pin.person_id.in_(in_streets))):
+                                                                      Pin.person_id.in_(in_streets)))).all():
         pins[pid] = (post_code, site_code)
     open_q = (select(Order.person_id).join(Activation, Activation.id == Order.activation_id)
               .where(Order.status.in_(OPEN_ORDER_STATES)))
@@ -104,25 +107,38 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
         open_q = open_q.where(Activation.is_drill.is_(False))
     if exclude_activation is not None:
         open_q = open_q.where(Order.activation_id != exclude_activation)
-    busy = set((await session.execute(open_q)).scalars())
+    busy = set((await conn.execute(open_q)).scalars())
     since = at - timedelta(days=RECENT_DAYS)
-    recent = dict((await session.execute(
+    recent = dict((await conn.execute(
         select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)
         .where(Activation.is_drill.is_(False), Order.created_at >= since,
                Order.activation_id != (exclude_activation or -1))
         .group_by(Order.person_id))).all())
+    # Few distinct (status, leave, pattern) triples among many people: judge each once.
+    judged: dict[tuple, bool] = {}
+    frozen: dict[frozenset, frozenset] = {}
+    no_skills = frozenset()
     candidates, facts = [], {}
     for (pid, cid, ccode, scode, lat, lon, clat, clon, leader, party, team_id, group, status, leave_until,
          availability) in rows:
         # "deployed" means held by an open order, which ``busy`` already says; judge the rest.
-        available = is_available("available" if status == "deployed" else status, leave_until, availability, at)
+        key = ("available" if status == "deployed" else status, leave_until, availability)
+        available = judged.get(key)
+        if available is None:
+            available = judged[key] = is_available(*key, at)
         eligible = available and pid not in busy
         pin = pins.get(pid)
+        own = skills.get(pid)
+        if own is None:
+            own = no_skills
+        else:
+            own = frozenset(own)
+            own = frozen.setdefault(own, own)  # people share skill sets: keep one of each
         candidates.append(Candidate(
             id=pid, community=ccode, street=scode, lat=lat if lat is not None else (clat or 0.0),
-            lon=lon if lon is not None else (clon or 0.0), skills=frozenset(skills.get(pid, ())), leader=leader,
+            lon=lon if lon is not None else (clon or 0.0), skills=own, leader=leader,
             party_member=party, squad=squads.get(team_id), recent_duty=recent.get(pid, 0), eligible=eligible,
-            group=group, preassigned_post=_pin_key(ccode, pin),
+            group=group, preassigned_post=None if pin is None else _pin_key(ccode, pin),
         ))
         facts[pid] = {"community_id": cid, "community": ccode, "status": status, "party_member": party,
                       "leader": leader}

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from mobilize.costs import CostPolicy
 from mobilize.db import utcnow
 from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from mobilize.plans import LEVEL_ZH, Plan, parse_level, plan_posts
-from mobilize.solver import solve
+from mobilize.solver import Solution, solve
 from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.models import OrgUnit
@@ -106,6 +106,7 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     naming it.
     """
     started = time.perf_counter()
+    phases = _Phases(started)
     _may_activate(principal, request.drill)
     plan, level = check_plan_request(plans, request.hazard, request.level)
     if request.idempotency_key:
@@ -150,50 +151,103 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
                        activation_id=holder) from None
 
     specs = plan_posts(plan, level, units.sites)
-    candidates, facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
+    phases.mark("scope")
+    candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
     policy = policy or CostPolicy()
     demands = writes.demands_of(specs)
-    solve_started = time.perf_counter()
-    solution = await asyncio.to_thread(solve, candidates, demands, policy)
-    solve_ms = (time.perf_counter() - solve_started) * 1000
+    phases.mark("load")
+    solution, record = await _solve(phases, candidates, demands, policy)
 
-    assigned = [a.person for a in solution.assignments]
+    assignments = solution.assignments
+    assigned = [a.person for a in assignments]
     if not request.drill:
         # A real emergency takes people off drills (before their new orders: one open order per person).
         await _cancel_drill_orders(session, assigned)
         await writes.set_people_status(session, assigned, "deployed")
-    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids)
-    await writes.insert_orders(session, activation.id, solution.assignments, post_ids)
-    await writes.update_filled(session, post_ids, solution)
+    phases.mark("status")
+    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
+                                         writes.filled_of(assignments))
+    phases.mark("posts")
+    await writes.insert_orders(session, activation.id, assignments, post_ids)
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))
+    phases.mark("orders")
     by_id = {c.id: c for c in candidates}
     spec_by_key = {s.key: s for s in specs}
     branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
-    await writes.save_solve(session, activation.id, candidates=candidates, demands=demands, policy=policy,
-                            current=None, solution=solution)
+    phases.mark("branches")
+    await writes.save_solve(session, activation.id, record)
+    phases.mark("record")
 
-    summary = _summary(scope, plan, level, request.drill, units, specs, solution, branch_plan, solve_ms)
+    summary = _summary(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)
     await _append_activation_events(session, activation, summary, solution, post_ids, units)
     await audit.record(session, actor=activation.started_by, action="activation.start",
                        target=f"activation:{activation.id}",
                        detail={"scope": scope.code, "hazard": plan.hazard, "level": level, "drill": request.drill,
                                "orders": len(assigned)})
+    phases.mark("events")
+    summary["phases_ms"] = phases.ms
     summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     activation.summary = summary
     await session.flush()
     return activation, True
 
 
+class _Phases:
+    """Wall milliseconds spent in each phase of a request, for its summary (``phases_ms``)."""
+
+    def __init__(self, started: float):
+        self.last = started
+        self.ms: dict[str, float] = {}
+        self.solver_ms = 0.0  # the solver's own time, within the "solve" phase
+
+    def mark(self, name: str) -> None:
+        """Charge the time since the previous mark to ``name``."""
+        now = time.perf_counter()
+        self.add(name, (now - self.last) * 1000)
+        self.last = now
+
+    def add(self, name: str, ms: float) -> None:
+        self.ms[name] = round(self.ms.get(name, 0.0) + ms, 1)
+
+
+async def _solve(phases: _Phases, candidates, demands, policy) -> tuple[Solution, bytes]:
+    """Return the solution and its record (gzip JSON), computed off the event loop.
+
+    The record is encoded in the same thread right after the solve: beside the solve or the
+    writes it would only contend for the GIL with them (Python threads, one core's worth).
+    """
+    def run() -> tuple[Solution, bytes]:
+        t = time.perf_counter()
+        solution = solve(candidates, demands, policy)
+        solution.assignments  # noqa: B018 - built here, not on the event loop
+        t1 = time.perf_counter()
+        record = writes.encode_solve(writes.encode_inputs(candidates, demands, policy), solution)
+        phases.solver_ms = (t1 - t) * 1000
+        phases.add("record", (time.perf_counter() - t1) * 1000)
+        return solution, record
+
+    solution, record = await asyncio.to_thread(run)
+    phases.mark("solve")
+    phases.add("solve", -phases.ms["record"])
+    return solution, record
+
+
 async def _cancel_drill_orders(session: AsyncSession, person_ids: list[int]) -> None:
-    drill_ids = select(Activation.id).where(Activation.is_drill.is_(True)).scalar_subquery()
-    for i in range(0, len(person_ids), 900):
-        await session.execute(update(Order).where(
-            Order.person_id.in_(person_ids[i:i + 900]), Order.status.in_(OPEN_ORDER_STATES),
-            Order.activation_id.in_(drill_ids)).values(status="cancelled", closed_reason="real_activation",
-                                                       updated_at=utcnow()))
+    # Open drill orders are few (often none): find them once, then cancel those of ``person_ids``.
+    ot = Order.__table__
+    open_drill = (await session.execute(select(ot.c.id, ot.c.person_id).join(
+        Activation, Activation.id == ot.c.activation_id).where(
+        ot.c.status.in_(OPEN_ORDER_STATES), Activation.is_drill.is_(True)))).all()
+    if not open_drill:
+        return
+    people = set(person_ids)
+    ids = [oid for oid, pid in open_drill if pid in people]
+    for i in range(0, len(ids), 900):
+        await session.execute(update(ot).where(ot.c.id.in_(ids[i:i + 900])).values(
+            status="cancelled", closed_reason="real_activation", updated_at=utcnow()))
 
 
 def _summary(scope: OrgUnit, plan: Plan, level: str, drill: bool, units, specs, solution, branch_plan,
@@ -239,8 +293,7 @@ async def _append_activation_events(session, activation, summary, solution, post
     if not summary["drill"]:
         events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
                    for code in units.community_ids]
-    orders = dict((await session.execute(select(Order.person_id, Order.id).where(
-        Order.activation_id == activation.id))).all())
+    orders = await writes.order_ids(session, activation.id, "notified")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
                for a in solution.assignments]
     events += [NewEvent(stream, "shortage.opened", {"post": post_ids[s["post"]], "missing": s["missing"],
@@ -255,6 +308,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
     keeps everyone in place who need not move."""
     started = time.perf_counter()
+    phases = _Phases(started)
     activation = await get_activation(session, activation_id, principal)
     _may_activate(principal, activation.is_drill)
     if activation.status != "active":
@@ -266,23 +320,11 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     units = await load_scope(session, scope)
     specs = plan_posts(plan, code, units.sites)
     spec_keys = {s.key for s in specs}
-    pt = Post.__table__
+    pt, ot = Post.__table__, Order.__table__
     existing = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
-    # Posts: new ones inserted, existing ones resized, vanished ones deactivated.
-    new_specs = [s for s in specs if s.key not in existing]
-    if new_specs:
-        await writes.insert_posts(session, activation.id, new_specs, units.community_ids)
-    resize = [{"b_id": existing[s.key], "v_headcount": s.headcount} for s in specs if s.key in existing]
-    if resize:
-        await session.execute(update(pt).where(pt.c.id == bindparam("b_id")).values(
-            headcount=bindparam("v_headcount"), active=True), resize)
-    gone = [pid for key, pid in existing.items() if key not in spec_keys]
-    for i in range(0, len(gone), 900):
-        await session.execute(update(pt).where(pt.c.id.in_(gone[i:i + 900])).values(active=False, filled=0))
-    post_ids = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
-    key_of = {v: k for k, v in post_ids.items()}
-    ot = Order.__table__
-    open_orders = (await session.execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost, ot.c.leader_part)
+    key_of = {v: k for k, v in existing.items()}
+    open_orders = (await (await session.connection()).execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost,
+                                                                      ot.c.leader_part)
                                          .where(ot.c.activation_id == activation.id,
                                                 ot.c.status.in_(OPEN_ORDER_STATES)))).all()
     # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
@@ -303,6 +345,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     kept_at: dict[str, list] = {}
     for o in kept:
         kept_at.setdefault(key_of[o.post_id], []).append(o)
+    phases.mark("orders_read")
     residual = []
     for spec in specs:
         here = kept_at.get(spec.key, [])
@@ -312,13 +355,13 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
             residual.append(replace(spec, headcount=left, leader_required=spec.leader_required and not has_leader))
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
                                                exclude_activation=activation.id)
+    phases.mark("candidates")
     kept_people = {o.person_id for o in kept}
     solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
     policy = policy or CostPolicy()
     demands = writes.demands_of(residual)
-    solve_started = time.perf_counter()
-    solution = await asyncio.to_thread(solve, solver_people, demands, policy)
-    solve_ms = (time.perf_counter() - solve_started) * 1000
+    phases.mark("load")
+    solution, record = await _solve(phases, solver_people, demands, policy)
 
     now = utcnow()
     stream = f"activation:{activation.id}"
@@ -328,20 +371,27 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     for i in range(0, len(cancelled), 900):
         await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
             status="cancelled", closed_reason="level_changed", updated_at=now))
-    new_assignments = list(solution.assignments)
+    new_assignments = solution.assignments
     retaken = {a.person for a in new_assignments}
     released = [o.person_id for o in dropped if o.person_id not in retaken]
     if not activation.is_drill:
         await _cancel_drill_orders(session, [a.person for a in new_assignments])
         await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
         await writes.set_people_status(session, released, "available")
+    phases.mark("status")
+    # Posts: new ones inserted, existing ones resized, vanished ones deactivated; each with its
+    # holders counted once here.
+    filled = writes.filled_of(new_assignments, spec_keys)
+    for key, here in kept_at.items():
+        filled[key] += len(here)
+    await writes.update_posts(session, {existing[s.key]: (s.headcount, filled[s.key]) for s in specs
+                                        if s.key in existing},
+                              [pid for key, pid in existing.items() if key not in spec_keys])
+    post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
+                                         units.community_ids, filled)
     await writes.insert_orders(session, activation.id, new_assignments, post_ids)
-    filled = {key: len(kept_at.get(key, [])) for key in spec_keys}
-    for a in new_assignments:
-        filled[a.post] += 1
-    await writes.set_filled(session, {post_ids[k]: n for k, n in filled.items()})
-    orders = dict((await session.execute(select(Order.person_id, Order.id).where(
-        Order.activation_id == activation.id, Order.status == "notified"))).all())
+    orders = await writes.order_ids(session, activation.id, "notified")
+    phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
                for a in new_assignments if a.person in orders]
     by_id = {c.id: c for c in candidates}
@@ -349,25 +399,28 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).
     branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
-    await writes.save_solve(session, activation.id, candidates=solver_people, demands=demands, policy=policy,
-                            current=None, solution=solution)
+    phases.mark("branches")
+    await writes.save_solve(session, activation.id, record)
+    phases.mark("record")
     old_level = activation.level
-    summary = _summary(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, solve_ms,
+    summary = _summary(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, phases.solver_ms,
                        residual=residual, kept=len(kept))
     summary["kept"] = len(kept)
     summary["new_orders"] = len(new_assignments)
     summary["released"] = len(released)
-    summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     events.insert(0, NewEvent(stream, "activation.level_changed", {"activation": activation.id, "from": old_level,
                                                                    "to": code, "slots": summary["slots"],
                                                                    "filled": summary["filled"]}))
     await append_many(session, events)
-    activation.level = code
-    activation.summary = summary
     await audit.record(session, actor=principal.actor if principal else actor, action="activation.level",
                        target=f"activation:{activation.id}", detail={"from": old_level, "to": code,
                                                                      "new_orders": len(new_assignments),
                                                                      "released": len(released)})
+    phases.mark("events")
+    summary["phases_ms"] = phases.ms
+    summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    activation.level = code
+    activation.summary = summary
     await session.flush()
     return activation
 

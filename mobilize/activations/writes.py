@@ -1,4 +1,10 @@
-"""Bulk writes of a solve: posts, orders, people's status, branches — Core statements, a city in well under a second."""
+"""Bulk writes of a solve: posts, orders, people's status, branches, the solve record.
+
+A city writes tens of thousands of rows in one transaction, so the big ones go to the driver as one
+``executemany`` of plain tuples (:class:`Rows`): SQLAlchemy's per-row bind processing would cost more
+than the database. The values are prepared once in the forms both drivers take as they are (JSON as
+text, SQLite datetimes as the text SQLAlchemy reads back), as :mod:`realtime.log` does for events.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ import gzip
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
+from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mobilize.activations.models import Branch, BranchMember, Order, Post, SolveRecord
 from mobilize.branches import BranchPlan, Member
@@ -20,15 +27,69 @@ from mobilize.plans import PostSpec
 from mobilize.solver import Solution
 from rosters.models import Person
 
-__all__ = ["insert_posts", "insert_orders", "set_people_status", "save_branches", "save_solve", "branch_members",
-           "demands_of", "load_solve", "update_filled", "set_filled", "members_of"]
+__all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
+           "encode_inputs", "encode_solve", "save_solve", "load_solve", "branch_members", "members_of", "demands_of",
+           "filled_of"]
 
-_CHUNK = 5000
+_CHUNK = 900
 
 
 def _chunks(items: list, size: int = _CHUNK):
     for i in range(0, len(items), size):
         yield items[i: i + size]
+
+
+class Rows:
+    """Driver-level statements on the session's connection, in the session's transaction."""
+
+    def __init__(self, connection: AsyncConnection):
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
+        self._texts: dict[datetime, str] = {}
+
+    @classmethod
+    async def of(cls, session: AsyncSession) -> Rows:
+        return cls(await session.connection())
+
+    def when(self, at: datetime):
+        """Return ``at`` as the driver stores it (SQLite: SQLAlchemy's text form, naive UTC)."""
+        if not self.sqlite:
+            return at
+        text = self._texts.get(at)
+        if text is None:
+            utc = at.astimezone(UTC) if at.tzinfo is not None else at
+            text = self._texts[at] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return text
+
+    def sql(self, statement: str) -> str:
+        """Return ``statement`` (written with ``?``) in the driver's parameter style."""
+        if self.sqlite:
+            return statement
+        parts = statement.split("?")
+        return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+
+    def table(self, table: Table) -> str:
+        return self.connection.dialect.identifier_preparer.format_table(table)
+
+    async def insert(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Insert ``rows`` (tuples in ``columns`` order) with one executemany."""
+        if not rows:
+            return
+        quote = self.connection.dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        await self.connection.exec_driver_sql(self.sql(f"INSERT INTO {self.table(table)} ({names}) VALUES ({marks})"),
+                                              rows)
+
+    async def executemany(self, statement: str, rows: list[tuple]) -> None:
+        if rows:
+            await self.connection.exec_driver_sql(self.sql(statement), rows)
+
+    async def fetch(self, statement: str, params: tuple = ()) -> list[tuple]:
+        return list(await self.connection.exec_driver_sql(self.sql(statement), params))
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def demands_of(specs: Iterable[PostSpec]) -> list[Demand]:
@@ -37,50 +98,83 @@ def demands_of(specs: Iterable[PostSpec]) -> list[Demand]:
                    s.leader_required, s.priority, s.group) for s in specs]
 
 
+def filled_of(assignments, keys: Iterable[str] = ()) -> dict[str, int]:
+    """Return the holders per post key among ``assignments`` (every key of ``keys`` present, 0 if none)."""
+    filled = dict.fromkeys(keys, 0)
+    for a in assignments:
+        filled[a.post] = filled.get(a.post, 0) + 1
+    return filled
+
+
+_POST_COLUMNS = ("activation_id", "key", "community_id", "code", "group", "name_zh", "name_en", "site_code",
+                 "site_name", "lat", "lon", "headcount", "filled", "skills_all", "skills_any", "leader_required",
+                 "priority", "shift_hours", "active")
+
+
 async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequence[PostSpec],
-                       community_ids: dict[str, int]) -> dict[str, int]:
-    """Insert the posts and return their ids by key."""
-    rows = [{"activation_id": activation_id, "key": s.key, "community_id": community_ids[s.community], "code": s.code,
-             "group": s.group, "name_zh": s.zh, "name_en": s.en, "site_code": s.site_code, "site_name": s.site_name,
-             "lat": s.lat, "lon": s.lon, "headcount": s.headcount, "filled": 0, "skills_all": sorted(s.skills_all),
-             "skills_any": sorted(s.skills_any), "leader_required": s.leader_required, "priority": s.priority,
-             "shift_hours": s.shift_hours, "active": True} for s in specs]
-    for chunk in _chunks(rows):
-        await session.execute(insert(Post.__table__), chunk)
-    return dict((await session.execute(select(Post.key, Post.id).where(Post.activation_id == activation_id))).all())
+                       community_ids: dict[str, int], filled: dict[str, int] | None = None) -> dict[str, int]:
+    """Insert the posts (with their ``filled`` counts by key) and return every post id of the activation by key."""
+    db = await Rows.of(session)
+    filled = filled or {}
+    texts: dict[frozenset, str] = {}  # few distinct skill sets among thousands of posts
+
+    def skills(of: frozenset) -> str:
+        text = texts.get(of)
+        if text is None:
+            text = texts[of] = _dumps(sorted(of))
+        return text
+
+    await db.insert(Post.__table__, _POST_COLUMNS, [
+        (activation_id, s.key, community_ids[s.community], s.code, s.group, s.zh, s.en, s.site_code, s.site_name,
+         s.lat, s.lon, s.headcount, filled.get(s.key, 0), skills(s.skills_all), skills(s.skills_any),
+         s.leader_required, s.priority, s.shift_hours, True) for s in specs])
+    return dict(await db.fetch(f"SELECT key, id FROM {db.table(Post.__table__)} WHERE activation_id = ?",
+                               (activation_id,)))
 
 
-def _explain(a) -> dict:
-    parts = {k: int(getattr(a, k)) for k in ("travel", "preassignment", "borrow", "squad_split", "fairness",
-                                              "keep_in_place")}
-    return {"travel_minutes": int(a.travel_minutes), "cost": int(a.cost), "parts": parts, "borrowed": a.borrowed,
-            "leader_part": a.leader_part}
+async def update_posts(session: AsyncSession, sizes: dict[int, tuple[int, int]], gone: Sequence[int]) -> None:
+    """Resize and re-activate posts (id -> (headcount, filled)); deactivate ``gone`` ones (filled 0)."""
+    db = await Rows.of(session)
+    table = db.table(Post.__table__)
+    await db.executemany(f"UPDATE {table} SET headcount = ?, filled = ?, active = ? WHERE id = ?",
+                         [(headcount, filled, True, pid) for pid, (headcount, filled) in sizes.items()])
+    await db.executemany(f"UPDATE {table} SET filled = 0, active = ? WHERE id = ?", [(False, pid) for pid in gone])
+
+
+def _explanation(a) -> str:
+    # The JSON of {"travel_minutes", "cost", "parts": {...}, "borrowed", "leader_part"}, formatted
+    # directly: every value is an int or a bool, and json.dumps per order is most of the write.
+    return (f'{{"travel_minutes":{int(a.travel_minutes)},"cost":{int(a.cost)},"parts":{{"travel":{int(a.travel)},'
+            f'"preassignment":{int(a.preassignment)},"borrow":{int(a.borrow)},"squad_split":{int(a.squad_split)},'
+            f'"fairness":{int(a.fairness)},"keep_in_place":{int(a.keep_in_place)}}},'
+            f'"borrowed":{"true" if a.borrowed else "false"},"leader_part":{"true" if a.leader_part else "false"}}}')
+
+
+_ORDER_COLUMNS = ("activation_id", "person_id", "post_id", "status", "leader_part", "borrowed", "travel_minutes",
+                  "cost", "explanation", "created_at", "updated_at")
 
 
 async def insert_orders(session: AsyncSession, activation_id: int, assignments, post_ids: dict[str, int]) -> int:
     """Insert one notified order per assignment; return how many."""
-    now = utcnow()
-    rows = [{"activation_id": activation_id, "person_id": a.person, "post_id": post_ids[a.post], "status": "notified",
-             "leader_part": a.leader_part, "borrowed": a.borrowed, "travel_minutes": int(a.travel_minutes),
-             "cost": int(a.cost), "explanation": _explain(a), "created_at": now, "updated_at": now}
-            for a in assignments]
-    for chunk in _chunks(rows):
-        await session.execute(insert(Order.__table__), chunk)
+    db = await Rows.of(session)
+    now = db.when(utcnow())
+    rows = [(activation_id, a.person, post_ids[a.post], "notified", bool(a.leader_part), bool(a.borrowed),
+             int(a.travel_minutes), int(a.cost), _explanation(a), now, now) for a in assignments]
+    await db.insert(Order.__table__, _ORDER_COLUMNS, rows)
     return len(rows)
+
+
+async def order_ids(session: AsyncSession, activation_id: int, status: str) -> dict[int, int]:
+    """Return person id -> order id of the activation's orders in ``status``."""
+    db = await Rows.of(session)
+    return dict(await db.fetch(f"SELECT person_id, id FROM {db.table(Order.__table__)} "
+                               "WHERE activation_id = ? AND status = ?", (activation_id, status)))
 
 
 async def set_people_status(session: AsyncSession, person_ids: Sequence[int], status: str) -> None:
     """Set the standing status of many people at once."""
-    for chunk in _chunks(list(person_ids), 900):
+    for chunk in _chunks(list(person_ids)):
         await session.execute(update(Person).where(Person.id.in_(chunk)).values(status=status))
-
-
-async def update_filled(session: AsyncSession, post_ids: dict[str, int], solution: Solution) -> None:
-    """Store each post's filled count after a full solve."""
-    filled: dict[int, int] = {pid: 0 for pid in post_ids.values()}
-    for a in solution.assignments:
-        filled[post_ids[a.post]] += 1
-    await set_filled(session, filled)
 
 
 def members_of(holding: Iterable[tuple[int, str]], candidates: dict, specs: dict[str, PostSpec]) -> list[Member]:
@@ -101,47 +195,40 @@ def branch_members(solution: Solution, candidates: dict, specs: dict[str, PostSp
     return members_of(((a.person, a.post) for a in solution.assignments), candidates, specs)
 
 
-async def set_filled(session: AsyncSession, filled: dict[int, int]) -> None:
-    """Store each post's filled count (post id -> holders)."""
-    t = Post.__table__
-    params = [{"b_id": pid, "v_filled": n} for pid, n in filled.items()]
-    for chunk in _chunks(params):
-        await session.execute(update(t).where(t.c.id == bindparam("b_id")).values(filled=bindparam("v_filled")), chunk)
-
-
 async def save_branches(session: AsyncSession, activation_id: int, plan: BranchPlan,
                         community_ids: dict[str, int]) -> None:
     """Replace the activation's active branches by ``plan`` (ids kept by key, members rewritten)."""
-    existing = dict((await session.execute(select(Branch.key, Branch.id).where(
-        Branch.activation_id == activation_id, Branch.status == "active"))).all())
+    db = await Rows.of(session)
+    branches, members = db.table(Branch.__table__), db.table(BranchMember.__table__)
+    active = f"SELECT key, id FROM {branches} WHERE activation_id = ? AND status = 'active'"
+    existing = dict(await db.fetch(active, (activation_id,)))
     keep = {b.id for b in plan.branches}
     gone = [bid for key, bid in existing.items() if key not in keep]
-    now = utcnow()
-    if gone:
-        await session.execute(update(Branch).where(Branch.id.in_(gone)).values(status="dissolved", closed_at=now))
-    new_rows = [{"activation_id": activation_id, "key": b.id, "community_id": community_ids[b.community],
-                 "groups": list(b.groups), "joint": b.joint, "secretary_id": b.secretary, "status": "active",
-                 "formed_at": now} for b in plan.branches if b.id not in existing]
-    if new_rows:
-        await session.execute(insert(Branch.__table__), new_rows)
-    for b in plan.branches:
-        if b.id in existing:
-            await session.execute(update(Branch).where(Branch.id == existing[b.id]).values(
-                groups=list(b.groups), joint=b.joint, secretary_id=b.secretary))
-    ids = dict((await session.execute(select(Branch.key, Branch.id).where(
-        Branch.activation_id == activation_id, Branch.status == "active"))).all())
-    await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(list(ids.values()))))
+    now = db.when(utcnow())
+    await db.executemany(f"UPDATE {branches} SET status = 'dissolved', closed_at = ? WHERE id = ?",
+                         [(now, bid) for bid in gone])
+    await db.insert(Branch.__table__, ("activation_id", "key", "community_id", "groups", "joint", "secretary_id",
+                                       "status", "formed_at"),
+                    [(activation_id, b.id, community_ids[b.community], _dumps(list(b.groups)), b.joint, b.secretary,
+                      "active", now) for b in plan.branches if b.id not in existing])
+    await db.executemany(f"UPDATE {branches} SET groups = ?, joint = ?, secretary_id = ? WHERE id = ?",
+                         [(_dumps(list(b.groups)), b.joint, b.secretary, existing[b.id])
+                          for b in plan.branches if b.id in existing])
+    ids = dict(await db.fetch(active, (activation_id,))) if existing or plan.branches else {}
+    if existing:
+        await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(
+            select(Branch.id).where(Branch.activation_id == activation_id, Branch.status == "active"))))
     rows = []
     for b in plan.branches:
         in_group = {}
         for g in b.party_groups:
             for m in g.members:
                 in_group[m] = (g.id, m == g.head)
+        branch_id = ids[b.id]
         for m in b.members:
             group_id, head = in_group.get(m, (None, False))
-            rows.append({"branch_id": ids[b.id], "person_id": m, "party_group": group_id, "group_head": head})
-    for chunk in _chunks(rows):
-        await session.execute(insert(BranchMember.__table__), chunk)
+            rows.append((branch_id, m, group_id, head))
+    await db.insert(BranchMember.__table__, ("branch_id", "person_id", "party_group", "group_head"), rows)
 
 
 def _columns(items: Sequence, cls) -> dict[str, list]:
@@ -155,18 +242,24 @@ def _columns(items: Sequence, cls) -> dict[str, list]:
     return out
 
 
-async def save_solve(session: AsyncSession, activation_id: int, *, candidates: Sequence[Candidate],
-                     demands: Sequence[Demand], policy: CostPolicy, current: dict | None, solution: Solution) -> None:
-    """Keep the solve's inputs and chosen slot groups so ``/problem`` can export exactly this problem."""
-    data = {
-        "people": _columns(candidates, Candidate),
-        "posts": _columns(demands, Demand),
-        "policy": {f.name: getattr(policy, f.name) for f in fields(CostPolicy)},
-        "current": [[p, q] for p, q in (current or {}).items()],
-        "assignment": [[a.person, a.slot_group] for a in solution.assignments],
-        "objective": int(solution.objective),
-    }
-    blob = gzip.compress(json.dumps(data, separators=(",", ":")).encode(), compresslevel=1)
+def encode_inputs(candidates: Sequence[Candidate], demands: Sequence[Demand], policy: CostPolicy,
+                  current: dict | None = None) -> str:
+    """Return the JSON text of a solve's inputs, the head of its record (CPU only: run it off the event loop)."""
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    policy_data = {f.name: getattr(policy, f.name) for f in fields(CostPolicy)}
+    return (f'{{"people":{dumps(_columns(candidates, Candidate))},"posts":{dumps(_columns(demands, Demand))},'
+            f'"policy":{dumps(policy_data)},"current":{dumps([[p, q] for p, q in (current or {}).items()])}')
+
+
+def encode_solve(inputs: str, solution: Solution) -> bytes:
+    """Return the solve record: :func:`encode_inputs`'s text with the chosen slot groups, gzip JSON."""
+    tail = json.dumps({"assignment": [[a.person, a.slot_group] for a in solution.assignments],
+                       "objective": int(solution.objective)}, separators=(",", ":"))
+    return gzip.compress(f"{inputs},{tail[1:]}".encode(), compresslevel=1)
+
+
+async def save_solve(session: AsyncSession, activation_id: int, blob: bytes) -> None:
+    """Keep the solve's record (:func:`encode_solve`) so ``/problem`` can export exactly this problem."""
     await session.execute(delete(SolveRecord).where(SolveRecord.activation_id == activation_id))
     await session.execute(insert(SolveRecord.__table__).values(activation_id=activation_id, inputs=blob,
                                                                solved_at=utcnow()))
