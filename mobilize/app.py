@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -14,11 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from mobilize import __version__
 from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
+from mobilize.live import LiveStatus
 from mobilize.logs import install as install_log_mask
 from mobilize.plans import load_plans
 from mobilize.security import load_secret
 from mobilize.settings import Settings
 from mobilize.validation import validation_problems
+from realtime.hub import Hub
+from realtime.log import bind_hub
+from realtime.stats import StatsTicker
+from realtime.websocket import RealtimeEndpoint
 from rosters.vocabulary import load_skills, load_workgroups
 
 __all__ = ["create_app"]
@@ -41,9 +46,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.plans = load_plans(settings.plans_dir, skills=app.state.skills, workgroups=app.state.workgroups)
         async with app.state.sessionmaker() as session:
             app.state.secret = await load_secret(session, settings.secret_key)
+        live = LiveStatus(app.state.sessionmaker, app.state.secret)
+        hub = Hub.from_url(settings.hub_url)
+        await hub.connect()
+        ticker = StatsTicker(hub, live.counts, interval=1.0)
+        await ticker.start()
+        bind_hub(app.state.sessionmaker, hub, stats=ticker)
+        app.state.hub = hub
+        app.state.realtime = RealtimeEndpoint(
+            hub=hub, sessionmaker=app.state.sessionmaker, authenticate=live.authenticate, authorize=live.authorize,
+            snapshot=live.snapshot, filter=live.filter, allowed_origins=settings.allowed_origins,
+            heartbeat_interval=settings.heartbeat_seconds, queue_size=settings.subscriber_queue)
         try:
             yield
         finally:
+            await ticker.stop()
+            await hub.disconnect()
             await engine.dispose()
 
     app = FastAPI(
@@ -76,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     web_root = resources.files("web")
     app.mount("/static", StaticFiles(directory=str(web_root)), name="static")
+
+    @app.websocket("/api/v1/ws")
+    async def live_status(websocket: WebSocket) -> None:
+        """实时状态 Live status: see the protocol in the README."""
+        await websocket.app.state.realtime(websocket)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

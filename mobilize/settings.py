@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     skills_file: Path | None = Field(default=None, description="Override of the skill vocabulary (YAML)")
     workgroups_file: Path | None = Field(default=None, description="Override of the work-group template (YAML)")
     plans_dir: Path | None = Field(default=None, description="Override of the plan (预案) folder")
+    heartbeat_seconds: float = Field(default=20.0, gt=0, description="Websocket ping interval")
+    subscriber_queue: int = Field(
+        default=2048, ge=16, description="Messages a websocket subscriber may fall behind before it must resync")
     timezone: str = Field(default="Asia/Shanghai", description="Local time of the city (availability, deadlines)")
     log_level: str = "INFO"
     sql_echo: bool = False

@@ -47,3 +47,41 @@ async def login(client: httpx.AsyncClient, username: str, password: str = DEMO_P
     r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``mobilize serve`` in a subprocess on a free port of 127.0.0.1, for tests that need a real server."""
+
+    def __init__(self, database_url: str, cwd, **env: str) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environ = {**os.environ, "MOBILIZE_DATABASE_URL": database_url, "MOBILIZE_LOG_LEVEL": "WARNING",
+                   "MOBILIZE_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789", **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "mobilize.cli", "serve", "--port", str(self.port)],
+                                     env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.proc.kill()
+        raise RuntimeError("server did not start: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

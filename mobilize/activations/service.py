@@ -294,10 +294,12 @@ async def _append_activation_events(session, activation, summary, solution, post
         events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
                    for code in units.community_ids]
     orders = await writes.order_ids(session, activation.id, "notified")
-    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
+    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
+                                                     "community": a.post.split("/", 1)[0]})
                for a in solution.assignments]
     events += [NewEvent(stream, "shortage.opened", {"post": post_ids[s["post"]], "missing": s["missing"],
-                                                    "skills": s["skills"]}) for s in summary["shortages"]]
+                                                    "skills": s["skills"], "community": s["community"]})
+               for s in summary["shortages"]]
     events.append(NewEvent(stream, "branches.formed", {"branches": summary["branches"]}))
     await append_many(session, events)
 
@@ -365,8 +367,9 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
 
     now = utcnow()
     stream = f"activation:{activation.id}"
-    events: list[NewEvent] = [NewEvent(stream, "order.cancelled", {"order": o.id, "post": o.post_id,
-                                                                   "reason": "level_changed"}) for o in dropped]
+    events: list[NewEvent] = [NewEvent(stream, "order.cancelled", {
+        "order": o.id, "post": o.post_id, "reason": "level_changed", "community": key_of[o.post_id].split("/", 1)[0]})
+        for o in dropped]
     cancelled = [o.id for o in dropped]
     for i in range(0, len(cancelled), 900):
         await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
@@ -392,7 +395,8 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     await writes.insert_orders(session, activation.id, new_assignments, post_ids)
     orders = await writes.order_ids(session, activation.id, "notified")
     phases.mark("orders")
-    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post]})
+    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
+                                                     "community": a.post.split("/", 1)[0]})
                for a in new_assignments if a.person in orders]
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]

@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mobilize.settings import Settings
-from tests.support import DEMO_PASSWORD, seed_demo
+from tests.support import DEMO_PASSWORD, LiveServer, seed_demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("MOBILIZE_SCREENSHOTS", "test-artifacts/screens"))
@@ -26,33 +21,12 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(sqlite_url, tmp_path):
     codes = asyncio.run(seed_demo(Settings(database_url=sqlite_url)))
-    port = _free_port()
-    env = {**os.environ, "MOBILIZE_DATABASE_URL": sqlite_url, "MOBILIZE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "mobilize.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
-    yield base, codes
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = LiveServer(sqlite_url, tmp_path)
+    yield server.base, codes
+    server.stop()
 
 
 def test_log_in_and_read_readiness(live_server):

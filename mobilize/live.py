@@ -1,0 +1,144 @@
+"""Live status for the app: who may watch which channel, what a newcomer sees first, and the stats.
+
+Wires :mod:`realtime` (which knows nothing of mobilize) to operators, activations and units.
+Channels: ``activation:<id>`` (the command center: every event plus stats) and ``unit:<code>`` (a
+street or community view). An operator may watch an activation whose scope overlaps their subtree;
+one whose subtree is only part of the scope (a community inside a city-wide activation) sees only
+its own communities' order and shortage events and stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from mobilize.access import Principal
+from mobilize.activations.models import Activation, Order, Post
+from mobilize.errors import MobilizeError
+from mobilize.security import principal_for, read_token
+from realtime.stats import tally
+from rosters.models import OrgUnit
+
+__all__ = ["Watcher", "LiveStatus"]
+
+
+@dataclass
+class Watcher:
+    """A connected operator, with the communities it may see of wider channels (None: all)."""
+
+    principal: Principal
+    communities: dict[str, frozenset[str] | None]  # channel -> visible community codes
+
+
+class LiveStatus:
+    """The callables :class:`realtime.websocket.RealtimeEndpoint` and :class:`realtime.stats.StatsTicker` need."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> None:
+        self.sessionmaker = sessionmaker
+        self.secret = secret
+
+    async def authenticate(self, token: str) -> Watcher | None:
+        try:
+            operator_id = read_token(token, secret=self.secret)
+            async with self.sessionmaker() as session:
+                return Watcher(await principal_for(session, operator_id), {})
+        except MobilizeError:
+            return None
+
+    async def authorize(self, watcher: Watcher, channel: str) -> bool:
+        kind, _, key = channel.partition(":")
+        principal = watcher.principal
+        async with self.sessionmaker() as session:
+            if kind == "activation" and key.isdigit():
+                path = (await session.execute(select(OrgUnit.path).join(
+                    Activation, Activation.scope_unit_id == OrgUnit.id).where(Activation.id == int(key)))).scalar()
+                if path is None:
+                    return False
+                if principal.covers(path):
+                    watcher.communities[channel] = None
+                    return True
+                if principal.scope_path and principal.scope_path.startswith(path):
+                    watcher.communities[channel] = await self._communities_under(session, principal.scope_path)
+                    return True
+                return False
+            if kind == "unit" and key:
+                path = (await session.execute(select(OrgUnit.path).where(OrgUnit.code == key))).scalar()
+                if path is None or not principal.covers(path):
+                    return False
+                watcher.communities[channel] = None
+                return True
+        return False
+
+    @staticmethod
+    async def _communities_under(session: AsyncSession, path: str) -> frozenset[str]:
+        rows = await session.execute(select(OrgUnit.code).where(OrgUnit.level == "community",
+                                                                OrgUnit.path.startswith(path)))
+        return frozenset(rows.scalars())
+
+    def filter(self, watcher: Watcher, message: dict[str, Any]) -> dict[str, Any] | None:
+        channel = message.get("stream") or message.get("channel")
+        visible = watcher.communities.get(channel)
+        if visible is None:
+            return message
+        if message.get("type") == "stats":
+            mine = {code: row for code, row in message.get("communities", {}).items() if code in visible}
+            return {**message, **tally(mine)}
+        community = (message.get("body") or {}).get("community")
+        if community is not None and community not in visible:
+            return None
+        return message
+
+    async def snapshot(self, channel: str, watcher: Watcher) -> dict[str, Any]:
+        kind, _, key = channel.partition(":")
+        async with self.sessionmaker() as session:
+            if kind == "activation":
+                activation = await session.get(Activation, int(key))
+                data = {"activation": {"id": activation.id, "hazard": activation.hazard, "level": activation.level,
+                                       "drill": activation.is_drill, "status": activation.status,
+                                       "summary": activation.summary}}
+                stats = tally(await self._counts(session, int(key)))
+                message = {"type": "stats", "channel": channel, **stats}
+                data["stats"] = (self.filter(watcher, message) or message)
+                return data
+            unit = (await session.execute(select(OrgUnit).where(OrgUnit.code == key))).scalar_one()
+            running = (await session.execute(select(Activation.id, Activation.hazard, Activation.level,
+                                                    Activation.is_drill).join(OrgUnit, OrgUnit.id == Activation.scope_unit_id)
+                                             .where(Activation.status == "active"))).all()
+            return {"unit": {"code": unit.code, "name": unit.name, "level": unit.level, "phase": unit.phase},
+                    "activations": [{"id": i, "hazard": h, "level": lvl, "drill": d} for i, h, lvl, d in running]}
+
+    async def counts(self, channel: str) -> dict[str, dict[str, int]]:
+        """Return per-community counts of an activation channel (empty for other channels)."""
+        kind, _, key = channel.partition(":")
+        if kind != "activation" or not key.isdigit():
+            return {}
+        async with self.sessionmaker() as session:
+            return await self._counts(session, int(key))
+
+    @staticmethod
+    async def _counts(session: AsyncSession, activation_id: int) -> dict[str, dict[str, int]]:
+        community = aliased(OrgUnit)
+        slots = dict((await session.execute(
+            select(community.code, func.sum(Post.headcount)).join(community, community.id == Post.community_id)
+            .where(Post.activation_id == activation_id, Post.active.is_(True)).group_by(community.code))).all())
+        open_states = ("notified", "acknowledged", "en_route", "arrived", "escalated")
+
+        def count(*states: str):
+            return func.sum(case((Order.status.in_(states), 1), else_=0))
+
+        rows = (await session.execute(
+            select(community.code, count(*open_states), count("acknowledged", "en_route", "arrived"),
+                   count("en_route"), count("arrived"), count("declined"), count("escalated"))
+            .join(Post, Post.id == Order.post_id).join(community, community.id == Post.community_id)
+            .where(Order.activation_id == activation_id).group_by(community.code))).all()
+        out = {code: {"slots": int(n or 0), "filled": 0, "acknowledged": 0, "en_route": 0, "arrived": 0,
+                      "declined": 0, "escalated": 0} for code, n in slots.items()}
+        for code, filled, ack, en_route, arrived, declined, escalated in rows:
+            row = out.setdefault(code, {"slots": 0})
+            row.update(filled=int(filled or 0), acknowledged=int(ack or 0), en_route=int(en_route or 0),
+                       arrived=int(arrived or 0), declined=int(declined or 0), escalated=int(escalated or 0))
+        return out

@@ -1,0 +1,118 @@
+"""Live status over the app's websocket, served by a real uvicorn: snapshot, live events, replay, scope."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import DEMO_PASSWORD, LiveServer, seed_demo
+
+TIMEOUT = 15
+
+
+@pytest.fixture
+async def live(settings, tmp_path):
+    codes = await seed_demo(settings)
+    server = await asyncio.to_thread(LiveServer, settings.database_url, tmp_path)
+    async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
+        yield client, server, codes
+    await asyncio.to_thread(server.stop)
+
+
+async def token(client, username: str) -> str:
+    r = await client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def ws_url(server, tok: str) -> str:
+    return f"ws://127.0.0.1:{server.port}/api/v1/ws?token={tok}"
+
+
+async def receive(ws, until=lambda m: True, limit=20000) -> list[dict]:
+    """Return messages up to and including the first for which ``until`` holds (pings answered)."""
+    seen = []
+    for _ in range(limit):
+        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if message["type"] == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            continue
+        seen.append(message)
+        if until(message):
+            return seen
+    raise AssertionError(f"no matching message in {len(seen)}")
+
+
+async def test_command_center_sees_the_switch_live_and_catches_up(live):
+    client, server, codes = live
+    admin = await token(client, "admin")
+    headers = {"Authorization": f"Bearer {admin}"}
+    act = (await client.post("/api/v1/activations", headers=headers,
+                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    channel = f"activation:{act['id']}"
+    async with connect(ws_url(server, admin)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": channel, "since": None}))
+        snapshot = (await receive(ws, lambda m: m["type"] == "snapshot"))[-1]
+        assert snapshot["data"]["activation"]["level"] == "IV"
+        total = snapshot["data"]["stats"]["total"]
+        assert total["filled"] == act["summary"]["filled"] and total["slots"] == act["summary"]["slots"]
+        head = snapshot["seq"]
+        r = await client.post(f"/api/v1/activations/{act['id']}/level", headers=headers, json={"level": "II"})
+        assert r.status_code == 200
+        raised = r.json()
+        messages = await receive(ws, lambda m: m["type"] == "stats" and m["total"]["slots"] == raised["summary"]["slots"])
+        events = [m for m in messages if m["type"] == "event"]
+        assert events[0]["event"] == "activation.level_changed" and events[0]["seq"] == head + 1
+        seqs = [m["seq"] for m in events]
+        assert seqs == list(range(head + 1, head + 1 + len(seqs)))
+        assert len([m for m in events if m["event"] == "order.notified"]) == raised["summary"]["new_orders"]
+        assert messages[-1]["total"]["filled"] == raised["summary"]["filled"]
+        last = seqs[-1]
+    # while disconnected the activation ends; reconnecting with since replays exactly the missed events
+    assert (await client.post(f"/api/v1/activations/{act['id']}/end", headers=headers)).status_code == 200
+    async with connect(ws_url(server, admin)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": channel, "since": last}))
+        replay = await receive(ws, lambda m: m.get("event") == "activation.ended")
+        events = [m for m in replay if m["type"] == "event"]
+        assert [m["seq"] for m in events] == list(range(last + 1, last + 1 + len(events)))
+        assert events[-1]["body"]["released"] == raised["summary"]["filled"]
+
+
+async def test_wrong_token_and_foreign_scope_are_closed_with_policy(live):
+    client, server, codes = live
+    admin = await token(client, "admin")
+    act_b = (await client.post("/api/v1/activations", headers={"Authorization": f"Bearer {admin}"},
+                               json={"scope": codes["community_b"], "hazard": "fire", "level": "III"})).json()
+    async with connect(ws_url(server, "forged")) as ws:
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert ws.close_code == 1008
+    cmd_a = await token(client, "cmd_a")
+    async with connect(ws_url(server, cmd_a)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": f"activation:{act_b['id']}", "since": None}))
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert ws.close_code == 1008
+    async with connect(ws_url(server, admin), origin="http://evil.example") as ws:
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert ws.close_code == 1008
+
+
+async def test_a_community_inside_a_wider_activation_sees_only_its_own(live):
+    client, server, codes = live
+    admin = await token(client, "admin")
+    act = (await client.post("/api/v1/activations", headers={"Authorization": f"Bearer {admin}"},
+                             json={"scope": codes["street"], "hazard": "flood", "level": "III"})).json()
+    cmd_a = await token(client, "cmd_a")
+    async with connect(ws_url(server, cmd_a)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": f"activation:{act['id']}", "since": 0}))
+        messages = await receive(ws, lambda m: m.get("event") == "branches.formed")
+    orders = [m for m in messages if m.get("event") == "order.notified"]
+    assert orders and {m["body"]["community"] for m in orders} == {codes["community_a"]}
+    assert any(m.get("event") == "activation.started" for m in messages), "scope-wide facts reach the community"
