@@ -410,7 +410,7 @@ def level_(activation_id: Annotated[int, typer.Argument(help="启动编号 activ
            level: Annotated[str, typer.Argument(help="新级别 I–IV")],
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """调整响应级别 Raise or lower an activation's level (re-solves, keeps people in place)."""
-    from mobilize.activations.service import change_level
+    from mobilize.activations.levels import change_level
     from mobilize.db import begin_write
 
     async def work(settings: Settings, engine: AsyncEngine):

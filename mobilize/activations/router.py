@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from mobilize.activations import pins, queries, service
+from mobilize.activations import levels, pins, queries, service
 from mobilize.activations.models import Activation
 from mobilize.db import begin_write
 from mobilize.deps import PrincipalDep, SessionDep, SettingsDep
@@ -121,7 +121,7 @@ async def get_activation(activation_id: int, session: SessionDep, principal: Pri
 async def change_level(activation_id: int, data: LevelChange, request: Request, session: SessionDep,
                        principal: PrincipalDep, settings: SettingsDep):
     await begin_write(session)
-    activation = await service.change_level(session, activation_id, data.level, plans=request.app.state.plans,
+    activation = await levels.change_level(session, activation_id, data.level, plans=request.app.state.plans,
                                             at=settings.local_now(), principal=principal)
     return await _read(session, activation)
 

@@ -199,7 +199,7 @@ async def save_branches(session: AsyncSession, activation_id: int, plan: BranchP
                         community_ids: dict[str, int]) -> None:
     """Replace the activation's active branches by ``plan`` (ids kept by key, members rewritten)."""
     db = await Rows.of(session)
-    branches, members = db.table(Branch.__table__), db.table(BranchMember.__table__)
+    branches = db.table(Branch.__table__)
     active = f"SELECT key, id FROM {branches} WHERE activation_id = ? AND status = 'active'"
     existing = dict(await db.fetch(active, (activation_id,)))
     keep = {b.id for b in plan.branches}

@@ -1,0 +1,154 @@
+"""Changing a running activation's response level: holders whose post survives stay, only the rest is solved."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize import audit
+from mobilize.access import Principal
+from mobilize.activations import writes
+from mobilize.activations.inputs import load_candidates, load_scope
+from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
+from mobilize.activations.service import (
+    Phases, cancel_drill_orders, check_plan_request, get_activation, may_activate, solve_and_encode, summary_of,
+)
+from mobilize.branches import form_branches
+from mobilize.costs import CostPolicy
+from mobilize.db import utcnow
+from mobilize.errors import Conflict
+from mobilize.plans import Plan, plan_posts
+from realtime.log import append_many
+from realtime.models import NewEvent
+from rosters.models import OrgUnit
+
+__all__ = ["change_level"]
+
+
+async def change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
+                       at: datetime, principal: Principal | None = None, actor: str = "cli",
+                       policy: CostPolicy | None = None) -> Activation:
+    """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
+    keeps everyone in place who need not move."""
+    started = time.perf_counter()
+    phases = Phases(started)
+    activation = await get_activation(session, activation_id, principal)
+    may_activate(principal, activation.is_drill)
+    if activation.status != "active":
+        raise Conflict("该启动已结束", "This activation has ended", activation_id=activation.id)
+    plan, code = check_plan_request(plans, activation.hazard, level)
+    if code == activation.level:
+        return activation
+    scope = await session.get(OrgUnit, activation.scope_unit_id)
+    units = await load_scope(session, scope)
+    specs = plan_posts(plan, code, units.sites)
+    spec_keys = {s.key for s in specs}
+    pt, ot = Post.__table__, Order.__table__
+    existing = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
+    key_of = {v: k for k, v in existing.items()}
+    open_orders = (await (await session.connection()).execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost,
+                                                                      ot.c.leader_part)
+                                         .where(ot.c.activation_id == activation.id,
+                                                ot.c.status.in_(OPEN_ORDER_STATES)))).all()
+    # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
+    # cheapest holders stay (its leader first) and the rest are released.
+    spec_by_key = {s.key: s for s in specs}
+    holders: dict[str, list] = {}
+    for o in open_orders:
+        holders.setdefault(key_of[o.post_id], []).append(o)
+    kept, dropped = [], []
+    for key, orders_here in holders.items():
+        spec = spec_by_key.get(key)
+        if spec is None:
+            dropped += orders_here
+            continue
+        orders_here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
+        kept += orders_here[:spec.headcount]
+        dropped += orders_here[spec.headcount:]
+    kept_at: dict[str, list] = {}
+    for o in kept:
+        kept_at.setdefault(key_of[o.post_id], []).append(o)
+    phases.mark("orders_read")
+    residual = []
+    for spec in specs:
+        here = kept_at.get(spec.key, [])
+        left = spec.headcount - len(here)
+        if left > 0:
+            has_leader = any(o.leader_part for o in here)
+            residual.append(replace(spec, headcount=left, leader_required=spec.leader_required and not has_leader))
+    candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
+                                               exclude_activation=activation.id)
+    phases.mark("candidates")
+    kept_people = {o.person_id for o in kept}
+    solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
+    policy = policy or CostPolicy()
+    demands = writes.demands_of(residual)
+    phases.mark("load")
+    solution, record = await solve_and_encode(phases, solver_people, demands, policy)
+
+    now = utcnow()
+    stream = f"activation:{activation.id}"
+    events: list[NewEvent] = [NewEvent(stream, "order.cancelled", {
+        "order": o.id, "post": o.post_id, "reason": "level_changed", "community": key_of[o.post_id].split("/", 1)[0]})
+        for o in dropped]
+    cancelled = [o.id for o in dropped]
+    for i in range(0, len(cancelled), 900):
+        await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
+            status="cancelled", closed_reason="level_changed", updated_at=now))
+    new_assignments = solution.assignments
+    retaken = {a.person for a in new_assignments}
+    released = [o.person_id for o in dropped if o.person_id not in retaken]
+    if not activation.is_drill:
+        await cancel_drill_orders(session, [a.person for a in new_assignments])
+        await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
+        await writes.set_people_status(session, released, "available")
+    phases.mark("status")
+    # Posts: new ones inserted, existing ones resized, vanished ones deactivated; each with its
+    # holders counted once here.
+    filled = writes.filled_of(new_assignments, spec_keys)
+    for key, here in kept_at.items():
+        filled[key] += len(here)
+    await writes.update_posts(session, {existing[s.key]: (s.headcount, filled[s.key]) for s in specs
+                                        if s.key in existing},
+                              [pid for key, pid in existing.items() if key not in spec_keys])
+    post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
+                                         units.community_ids, filled)
+    await writes.insert_orders(session, activation.id, new_assignments, post_ids)
+    orders = await writes.order_ids(session, activation.id, "notified")
+    phases.mark("orders")
+    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
+                                                     "community": a.post.split("/", 1)[0]})
+               for a in new_assignments if a.person in orders]
+    by_id = {c.id: c for c in candidates}
+    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
+    # Re-formed from the new membership; stored branches keep their ids by key (community:group).
+    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
+    await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
+    phases.mark("branches")
+    await writes.save_solve(session, activation.id, record)
+    phases.mark("record")
+    old_level = activation.level
+    summary = summary_of(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, phases.solver_ms,
+                       residual=residual, kept=len(kept))
+    summary["kept"] = len(kept)
+    summary["new_orders"] = len(new_assignments)
+    summary["released"] = len(released)
+    events.insert(0, NewEvent(stream, "activation.level_changed", {"activation": activation.id, "from": old_level,
+                                                                   "to": code, "slots": summary["slots"],
+                                                                   "filled": summary["filled"]}))
+    await append_many(session, events)
+    await audit.record(session, actor=principal.actor if principal else actor, action="activation.level",
+                       target=f"activation:{activation.id}", detail={"from": old_level, "to": code,
+                                                                     "new_orders": len(new_assignments),
+                                                                     "released": len(released)})
+    phases.mark("events")
+    summary["phases_ms"] = phases.ms
+    summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    activation.level = code
+    activation.summary = summary
+    await session.flush()
+    return activation
