@@ -8,10 +8,14 @@ from importlib import resources
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from mobilize import __version__
+from mobilize.activations.notices import Notices
+from mobilize.activations.sweeper import sweep
 from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
 from mobilize.live import LiveStatus
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with app.state.sessionmaker() as session:
             app.state.secret = await load_secret(session, settings.secret_key)
         live = LiveStatus(app.state.sessionmaker, app.state.secret)
+        app.state.notices = Notices(channel=settings.notify_channel, base_url=settings.public_url)
         hub = Hub.from_url(settings.hub_url)
         await hub.connect()
         ticker = StatsTicker(hub, live.counts, interval=1.0)
@@ -57,9 +62,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub=hub, sessionmaker=app.state.sessionmaker, authenticate=live.authenticate, authorize=live.authorize,
             snapshot=live.snapshot, filter=live.filter, allowed_origins=settings.allowed_origins,
             heartbeat_interval=settings.heartbeat_seconds, queue_size=settings.subscriber_queue)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+
+        async def sweep_job() -> None:
+            try:
+                await sweep(app.state.sessionmaker, plans=app.state.plans, local_now=settings.local_now(),
+                            notices=app.state.notices)
+            except Exception:  # the next run tries again; nothing is lost (deadlines live on rows)
+                log.exception("escalation sweep failed")
+
+        # One instance at a time per process; runs missed while busy are coalesced, never stacked.
+        scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_seconds, max_instances=1, coalesce=True,
+                          id="escalation-sweep")
+        scheduler.start()
         try:
             yield
         finally:
+            scheduler.shutdown(wait=False)
             await ticker.stop()
             await hub.disconnect()
             await engine.dispose()
@@ -95,10 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_root = resources.files("web")
     app.mount("/static", StaticFiles(directory=str(web_root)), name="static")
 
-    @app.websocket("/api/v1/ws")
     async def live_status(websocket: WebSocket) -> None:
         """实时状态 Live status: see the protocol in the README."""
         await websocket.app.state.realtime(websocket)
+
+    # A plain Starlette route: no per-connection dependency machinery for thousands of watchers.
+    app.router.add_websocket_route("/api/v1/ws", live_status)
+
+    @app.get("/m/{token}", include_in_schema=False)
+    async def phone_page(token: str) -> FileResponse:
+        """The phone page of a personal link (the page reads its token from the address)."""
+        return FileResponse(str(web_root / "phone.html"), media_type="text/html",
+                            headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

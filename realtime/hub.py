@@ -13,6 +13,12 @@ A message is encoded to JSON once per publish and the same ``Message`` (its ``te
 when a message arrives is dropped: its queue is cleared and replaced by a single ``Resync`` marker,
 so a slow reader never grows memory; it catches up from the event log. A backend that may have
 lost messages (Redis connection dropped) makes every local subscriber resync the same way.
+
+A subscriber that can take a message synchronously sets ``sub.direct``: while its queue is empty the
+hub hands it each message in the publish's own loop instead of queueing it and waking a task, which is
+how one broadcast reaches 5,000 websockets without 5,000 task switches. ``direct`` returns False (or
+raises) to refuse a message, which is then queued as usual; the queue being non-empty keeps later
+messages behind it, so order holds.
 """
 
 from __future__ import annotations
@@ -42,13 +48,16 @@ def encode(message: dict[str, Any]) -> str:
 class Message:
     """One published message, shared by all subscribers: ``text`` as sent, ``data`` decoded on first use."""
 
-    __slots__ = ("channel", "text", "_data", "_asgi")
+    __slots__ = ("channel", "text", "_data", "_asgi", "wire")
 
     def __init__(self, channel: str, text: str, data: dict[str, Any] | None = None) -> None:
         self.channel = channel
         self.text = text
         self._data = data
         self._asgi: dict[str, str] | None = None
+        # The transport's encoding of this message (the websocket endpoint's frames), built by the first
+        # subscriber that needs it and shared by the rest.
+        self.wire: Any = None
 
     @property
     def asgi(self) -> dict[str, str]:
@@ -82,19 +91,22 @@ class Resync:
 class Subscription:
     """A subscriber's bounded queue of ``Message``; ends with a ``Resync`` if the subscriber is dropped."""
 
-    __slots__ = ("channel", "maxsize", "on_drop", "_items", "_waiter", "_dropped", "_hub")
+    __slots__ = ("channel", "maxsize", "on_drop", "direct", "_items", "_waiter", "_dropped", "_hub")
 
     def __init__(self, hub: Hub, channel: str, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.channel = channel
         self.maxsize = maxsize
-        self._items: deque[Message | Resync] = deque()
+        # No deque (about 600 bytes) until something is queued: a subscriber fed directly never needs one.
+        self._items: deque[Message | Resync] | tuple[()] = ()
         self._waiter: asyncio.Future[None] | None = None
         self._dropped: asyncio.Event | None = None
         self._hub: Hub | None = hub
         # Called with the Resync when the hub drops this subscriber, so a reader stuck in a send learns at once.
         self.on_drop: Callable[[Resync], None] | None = None
+        # Takes a message at once while the queue is empty; returns False to have it queued instead.
+        self.direct: Callable[[Message], bool] | None = None
 
     @property
     def dropped(self) -> bool:
@@ -114,11 +126,11 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        return self._items.popleft()  # type: ignore[union-attr]
 
     def get_nowait(self) -> Message | Resync | None:
         """Return the next message, or None if the queue is empty."""
-        return self._items.popleft() if self._items else None
+        return self._items.popleft() if self._items else None  # type: ignore[union-attr]
 
     async def wait_dropped(self) -> None:
         """Return once the hub has dropped this subscriber (overflow or backend reset)."""
@@ -139,11 +151,21 @@ class Subscription:
                 return
 
     def _push(self, message: Message) -> bool:
-        """Queue ``message``; return False if the queue was full and the subscriber is now dropped."""
-        if len(self._items) >= self.maxsize:
+        """Hand over or queue ``message``; return False if the queue was full and the subscriber is now dropped."""
+        direct = self.direct
+        if direct is not None and not self._items:
+            try:
+                if direct(message):
+                    return True
+            except Exception:
+                logger.exception("direct delivery on %s failed; queueing the message", self.channel)
+        items = self._items
+        if len(items) >= self.maxsize:
             self._drop("slow consumer")
             return False
-        self._items.append(message)
+        if not isinstance(items, deque):
+            items = self._items = deque()
+        items.append(message)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -153,9 +175,9 @@ class Subscription:
         if self._hub is None:
             return
         self._hub = None
-        self._items.clear()
+        self.direct = None
         marker = Resync(reason)
-        self._items.append(marker)
+        self._items = deque((marker,))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

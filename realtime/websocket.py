@@ -50,6 +50,18 @@ Server → client::
 
 Close codes: 1008 policy (origin not allowed, missing/wrong/expired token, channel out of scope,
 resync), 1003 malformed client message (not JSON, unknown type, bad field), 1011 server error.
+
+Fan-out
+-------
+Under uvicorn's ``websockets-sansio`` protocol a live subscriber whose queue is empty and whose socket
+is writable takes each message in the hub's publishing loop (``Subscription.direct``): the message's
+websocket frame is built once per process and written to every such transport, as
+``websockets.broadcast`` does, with no task woken per subscriber. A ``filter`` result other than the
+message itself is encoded once per distinct result, not per client. A gap in seqs, a socket whose
+buffer is full, or an async ``filter`` sends the message to the subscriber's bounded queue instead,
+drained by its pump task in order until the queue is empty again. These frames skip ASGI middleware;
+the handshake, snapshots, replays and closes still go through ASGI. On other servers every message
+takes the queue.
 """
 
 from __future__ import annotations
@@ -72,6 +84,9 @@ from realtime.hub import DEFAULT_MAXSIZE, Hub, Message, Resync, encode
 __all__ = ["POLICY", "UNSUPPORTED", "INTERNAL", "RealtimeEndpoint"]
 
 logger = logging.getLogger("realtime.websocket")
+
+# Distinct filter results per message whose frames are kept for the next client (one per role, say).
+_MAX_VARIANTS = 8
 
 POLICY = 1008
 UNSUPPORTED = 1003
@@ -133,6 +148,8 @@ class RealtimeEndpoint:
         self.replay_limit = replay_limit
         self.replay_page = replay_page
         self.max_subscriptions = max_subscriptions
+        # An async filter cannot run in the hub's synchronous fan-out: its clients always take the queue.
+        self._direct_ok = filter is None or not inspect.iscoroutinefunction(filter)
         self._fills: dict[tuple[str, int, int], asyncio.Task[list[dict[str, Any]]]] = {}
 
     async def __call__(self, websocket: WebSocket) -> None:
@@ -205,7 +222,11 @@ def _parse(message: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Connection:
-    """One client: a reader for its messages, a heartbeat, and one pump per subscribed channel."""
+    """One client: a reader for its messages, a heartbeat timer, and one pump per subscribed channel."""
+
+    __slots__ = (
+        "endpoint", "websocket", "principal", "loop", "last_heard", "pumps", "done", "wire", "heartbeat", "pinging",
+    )
 
     def __init__(self, endpoint: RealtimeEndpoint, websocket: WebSocket, principal: Principal) -> None:
         self.endpoint = endpoint
@@ -214,6 +235,9 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         self.last_heard = self.loop.time()
         self.pumps: dict[str, asyncio.Task[None]] = {}
+        self.wire = _Wire.of(websocket) if endpoint._direct_ok else None
+        self.heartbeat: asyncio.TimerHandle | None = None
+        self.pinging: asyncio.Task[None] | None = None
         self.done: asyncio.Future[tuple[int, str, dict[str, Any] | None] | None] = self.loop.create_future()
 
     def finish(self, code: int | None = None, reason: str = "", final: dict[str, Any] | None = None) -> None:
@@ -222,16 +246,16 @@ class _Connection:
             self.done.set_result(None if code is None else (code, reason, final))
 
     async def run(self) -> None:
-        tasks = [
-            self.loop.create_task(self._guard(self._read())),
-            self.loop.create_task(self._guard(self._heartbeat())),
-        ]
+        reading = self.loop.create_task(self._guard(self._read()))
+        self.heartbeat = self.loop.call_later(self.endpoint.heartbeat_interval, self._ping)
         try:
             outcome = await self.done
         finally:
-            for task in [*tasks, *self.pumps.values()]:
+            self.heartbeat.cancel()
+            tasks = [reading, *self.pumps.values(), *([self.pinging] if self.pinging is not None else [])]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, *self.pumps.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         if outcome is not None:
             code, reason, final = outcome
             timeout = self.endpoint.close_timeout
@@ -284,7 +308,8 @@ class _Connection:
                     await asyncio.gather(old, return_exceptions=True)
                 if len(self.pumps) >= endpoint.max_subscriptions:
                     raise _Close(POLICY, "too many subscriptions")
-                self.pumps[channel] = self.loop.create_task(self._guard(self._pump(channel, since)))
+                feed = _Feed(self, channel)
+                self.pumps[channel] = self.loop.create_task(self._guard(feed.run(since)))
             elif kind == "unsubscribe":
                 task = self.pumps.pop(data.get("channel"), None)  # type: ignore[arg-type]
                 if task is not None:
@@ -294,70 +319,30 @@ class _Connection:
             else:
                 raise _Close(UNSUPPORTED, f"unknown message type {kind!r}")
 
-    async def _heartbeat(self) -> None:
-        endpoint = self.endpoint
-        while True:
-            await asyncio.sleep(endpoint.heartbeat_interval)
-            sent_at = self.loop.time()
-            ping = encode({"type": "ping", "at": datetime.now(UTC).isoformat()})
-            try:
-                await asyncio.wait_for(self.websocket.send_text(ping), endpoint.heartbeat_timeout)
-            except TimeoutError:
-                raise _Close(INTERNAL, "heartbeat timeout") from None
-            await asyncio.sleep(max(0.0, sent_at + endpoint.heartbeat_timeout - self.loop.time()))
-            if self.last_heard < sent_at:
-                raise _Close(INTERNAL, "heartbeat timeout")
+    # The heartbeat is a timer, not a task per connection: ping, look for an answer a timeout later, repeat.
 
-    async def _pump(self, channel: str, since: int | None) -> None:
-        endpoint = self.endpoint
-        websocket = self.websocket
-        # The raw ASGI send: live messages go out as one shared, pre-built ASGI message per publish,
-        # without Starlette's per-call wrapping; 5,000 subscribers make this the hot loop.
-        asgi_send = websocket._send
-        principal = self.principal
-        redact = endpoint.filter
+    def _ping(self) -> None:
+        if self.done.done():
+            return
+        sent_at = self.loop.time()
+        ping = encode({"type": "ping", "at": datetime.now(UTC).isoformat()})
+        if self.wire is not None and self.wire.ready():
+            self.wire.write(_text_frame(ping))
+        elif self.pinging is None or self.pinging.done():
+            self.pinging = self.loop.create_task(self._guard(self._send_ping(ping)))
+        self.heartbeat = self.loop.call_later(self.endpoint.heartbeat_timeout, self._check_heard, sent_at)
 
-        def on_drop(marker: Resync) -> None:
-            self.finish(POLICY, "resync", {"type": "resync", "channel": channel, "reason": marker.reason})
+    async def _send_ping(self, ping: str) -> None:
+        try:
+            await asyncio.wait_for(self.websocket.send_text(ping), self.endpoint.heartbeat_timeout)
+        except TimeoutError:
+            raise _Close(INTERNAL, "heartbeat timeout") from None
 
-        async def send(data: dict[str, Any], message: Message | None) -> None:
-            if redact is not None:
-                shown = redact(principal, data)
-                if inspect.isawaitable(shown):
-                    shown = await shown
-                if shown is None:
-                    return
-                if shown is not data:
-                    message = None
-                    data = shown
-            if message is not None:
-                await asgi_send(message.asgi)
-            else:
-                await asgi_send({"type": "websocket.send", "text": encode(data)})
-
-        # Subscribe first, then read the log: whatever commits from now on is either in the replay or
-        # in the buffer, and the buffer's copies of replayed events are skipped by seq.
-        async with endpoint.hub.subscribe(channel, maxsize=endpoint.queue_size) as sub:
-            sub.on_drop = on_drop
-            last = await self._catch_up(channel, since, send)
-            while True:
-                item = sub.get_nowait() or await sub.get()
-                if isinstance(item, Resync):
-                    on_drop(item)
-                    return
-                data = item.data
-                if data.get("type") == "event":
-                    seq = data["seq"]
-                    if seq <= last:
-                        continue
-                    if seq > last + 1:
-                        # Publishes of two transactions may cross (two instances, two tasks): the
-                        # earlier one is committed already, since seqs of a stream are allocated
-                        # under its row lock until commit, so fetch it from the log.
-                        for missing in await endpoint._gap(channel, last, seq - 1):
-                            await send(missing, None)
-                    last = seq
-                await send(data, item)
+    def _check_heard(self, sent_at: float) -> None:
+        if self.last_heard < sent_at:
+            self.finish(INTERNAL, "heartbeat timeout")
+        else:
+            self.heartbeat = self.loop.call_later(self.endpoint.heartbeat_interval, self._ping)
 
     async def _catch_up(self, channel: str, since: int | None, send: Callable[..., Awaitable[None]]) -> int:
         endpoint = self.endpoint
@@ -376,3 +361,178 @@ class _Connection:
         data = await _call(endpoint.snapshot, channel, self.principal)
         await self.websocket.send_text(encode({"type": "snapshot", "channel": channel, "seq": head, "data": data}))
         return head
+
+
+class _Feed:
+    """One channel of a connection: catch up from the log, then live messages exactly once, in seq order."""
+
+    __slots__ = ("connection", "channel", "last")
+
+    def __init__(self, connection: _Connection, channel: str) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.last = 0  # seq of the last event sent (or skipped by the filter)
+
+    def dropped(self, marker: Resync) -> None:
+        self.connection.finish(POLICY, "resync", {"type": "resync", "channel": self.channel, "reason": marker.reason})
+
+    async def run(self, since: int | None) -> None:
+        """Pump the subscription: the catch-up, then whatever the hub queued rather than handed over."""
+        connection = self.connection
+        endpoint = connection.endpoint
+        direct = self.offer if connection.wire is not None else None
+        # Subscribe first, then read the log: whatever commits from now on is either in the replay or
+        # in the buffer, and the buffer's copies of replayed events are skipped by seq.
+        async with endpoint.hub.subscribe(self.channel, maxsize=endpoint.queue_size) as sub:
+            sub.on_drop = self.dropped
+            self.last = await connection._catch_up(self.channel, since, self.send)
+            while True:
+                item = sub.get_nowait()
+                if item is None:
+                    # Idle and in order: let the hub write to the socket directly until it queues again.
+                    sub.direct = direct
+                    try:
+                        item = await sub.get()
+                    finally:
+                        sub.direct = None
+                if isinstance(item, Resync):
+                    self.dropped(item)
+                    return
+                data = item.data
+                if data.get("type") == "event":
+                    seq = data["seq"]
+                    if seq <= self.last:
+                        continue
+                    if seq > self.last + 1:
+                        # Publishes of two transactions may cross (two instances, two tasks): the
+                        # earlier one is committed already, since seqs of a stream are allocated
+                        # under its row lock until commit, so fetch it from the log.
+                        for missing in await endpoint._gap(self.channel, self.last, seq - 1):
+                            await self.send(missing, None)
+                    self.last = seq
+                await self.send(data, item)
+
+    async def send(self, data: dict[str, Any], message: Message | None) -> None:
+        """Send ``data`` through ASGI as the filter shows it; ``message`` is its shared encoding, if any."""
+        connection = self.connection
+        redact = connection.endpoint.filter
+        if redact is not None:
+            shown = redact(connection.principal, data)
+            if inspect.isawaitable(shown):
+                shown = await shown
+            if shown is None:
+                return
+            if shown is not data:
+                message = None
+                data = shown
+        # The raw ASGI send with one shared, pre-built ASGI message per publish when the filter left it alone.
+        asgi_send = connection.websocket._send
+        if message is not None:
+            await asgi_send(message.asgi)
+        else:
+            await asgi_send({"type": "websocket.send", "text": encode(data)})
+
+    def offer(self, message: Message) -> bool:
+        """Write ``message`` now if it is next in order and the socket takes it at once; else False (queue it).
+
+        Runs in the hub's publishing loop, once per subscriber: keep it lean.
+        """
+        wire = self.connection.wire
+        if not wire.ready() or self.connection.done.done():
+            return False
+        data = message.data
+        seq = data.get("seq") if data.get("type") == "event" else None
+        if seq is not None:
+            if seq <= self.last:
+                return True  # replayed already
+            if seq != self.last + 1:
+                return False  # a gap: the pump fills it from the log
+        frames = message.wire
+        if frames is None:
+            frames = message.wire = [None]
+        redact = self.connection.endpoint.filter
+        shown = data if redact is None else redact(self.connection.principal, data)
+        if shown is data:
+            frame = frames[0]
+            if frame is None:
+                frame = frames[0] = _text_frame(message.text)
+        elif shown is None:
+            frame = None
+        elif isinstance(shown, dict):
+            frame = _variant(frames, shown)
+        else:  # an awaitable from a filter that is not a coroutine function: the pump awaits its own call
+            if inspect.iscoroutine(shown):
+                shown.close()
+            return False
+        if frame is not None:
+            wire.write(frame)
+        if seq is not None:
+            self.last = seq
+        return True
+
+
+def _variant(frames: list[Any], shown: dict[str, Any]) -> bytes:
+    """Return the frame of a filter's result, reusing one built for an equal result of the same message."""
+    for i in range(1, len(frames)):
+        other, frame = frames[i]
+        if other == shown:
+            return frame
+    frame = _text_frame(encode(shown))
+    if len(frames) <= _MAX_VARIANTS:
+        frames.append((shown, frame))
+    return frame
+
+
+def _text_frame(text: str) -> bytes:
+    """Return the unmasked, uncompressed websocket text frame (RFC 6455) a server sends for ``text``."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = b"\x81\x7e" + n.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + n.to_bytes(8, "big")
+    return head + payload
+
+
+class _Wire:
+    """Synchronous writes of ready frames to a uvicorn ``websockets-sansio`` connection's transport."""
+
+    __slots__ = ("protocol", "transport", "writable")
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.writable = protocol.writable
+
+    @classmethod
+    def of(cls, websocket: WebSocket) -> _Wire | None:
+        """Return the wire under ``websocket``, or None on a server or configuration it does not know."""
+        try:
+            from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+        except ImportError:
+            return None
+        # Starlette wraps ``send`` in closures but passes the server's bound ``receive`` through.
+        protocol = getattr(websocket._receive, "__self__", None)
+        if not isinstance(protocol, WebSocketsSansIOProtocol):
+            return None
+        try:
+            if protocol.conn.extensions:  # per-message deflate: frames differ per connection
+                return None
+            return cls(protocol)
+        except AttributeError:  # another uvicorn than the one this was written against
+            return None
+
+    def ready(self) -> bool:
+        """Whether a frame written now goes out at once, in order after everything sent before."""
+        protocol = self.protocol
+        return (
+            self.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and not self.transport.is_closing()
+        )
+
+    def write(self, frame: bytes) -> None:
+        self.transport.write(frame)

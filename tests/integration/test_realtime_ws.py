@@ -232,17 +232,85 @@ async def test_a_role_sees_redacted_events(sqlite_database):
 
 
 async def test_a_slow_subscriber_is_told_to_resync_and_closed(sqlite_database):
+    """A client that stops reading fills its socket, then its queue: it alone is dropped, memory stays bounded."""
     async with running(sqlite_database, queue_size=4) as (hub, address):
-        async with connect(url(address)) as slow, connect(url(address)) as other:
+        async with connect(url(address), max_queue=1) as slow, connect(url(address)) as other:
             for ws in (slow, other):
                 await subscribe(ws, "activation:1", None)
                 await recv(ws)
-            # A burst larger than the queue lands before the pump can send anything.
-            await hub.publish_many([("activation:1", {"type": "stats", "n": n}) for n in range(10)])
-            assert await recv(slow) == {"type": "resync", "channel": "activation:1", "reason": "slow consumer"}
+            got: list[int] = []
+
+            async def read_other() -> None:
+                while len(got) < 300:
+                    got.append((await recv(other))["n"])
+
+            reading = asyncio.create_task(read_other())
+            pad = "x" * 65536  # 300 of these are far more than the kernel buffers of a client that does not read
+            for n in range(300):
+                await hub.publish("activation:1", {"type": "stats", "n": n, "pad": pad})
+                await asyncio.sleep(0.001)
+            await asyncio.wait_for(reading, TIMEOUT)
+            assert got == list(range(300))
+            assert (hub.dropped, hub.subscriber_count("activation:1")) == (1, 1)
+            # The slow client reads at last: what was sent before the drop, in order, then the resync and the close.
+            seen = []
+            while (message := await recv(slow))["type"] == "stats":
+                seen.append(message["n"])
+            assert seen == list(range(len(seen))) and len(seen) < 300
+            assert message == {"type": "resync", "channel": "activation:1", "reason": "slow consumer"}
             assert await closed(slow) == (1008, "resync")
-            assert hub.dropped == 2  # both overflowed: the burst is larger than either queue
-            assert await closed(other) == (1008, "resync")
+            assert other.close_code is None
+
+
+async def test_a_burst_larger_than_the_queue_reaches_clients_that_keep_up(sqlite_database):
+    """Live messages to a reading client go straight to its socket: a burst does not overflow its queue."""
+    async with running(sqlite_database, queue_size=4) as (hub, address):
+        async with connect(url(address)) as a, connect(url(address, "good-redacted")) as b:
+            for ws in (a, b):
+                await subscribe(ws, "activation:1", None)
+                await recv(ws)
+            await hub.publish_many([("activation:1", {"type": "stats", "n": n}) for n in range(50)])
+            for ws in (a, b):
+                assert [(await recv(ws))["n"] for _ in range(50)] == list(range(50))
+            assert hub.dropped == 0
+
+
+async def test_a_client_that_pauses_reading_gets_every_event_once_in_order(sqlite_database):
+    """Events that back up behind a full socket wait in the queue and follow in seq order, none twice."""
+    async with running(sqlite_database, queue_size=2000) as (hub, address):
+        async with connect(url(address), max_queue=1) as ws:
+            await subscribe(ws, "activation:1", None)
+            await recv(ws)
+            # Frames on both sides of the header's length encodings (payloads under 126, under 65,536, larger).
+            sizes = [10, 120, 125, 126, 200, 65530, 65536, 70000]
+            for round_ in range(40):
+                async with sqlite_database.sessionmaker() as session:
+                    await append_many(
+                        session, [NewEvent("activation:1", "order.acknowledged", {"pad": "字" * (n // 3)}) for n in sizes]
+                    )
+                    await session.commit()
+            await hub.drain()
+            subs = hub._subscribers["activation:1"]
+            assert any(sub.qsize() for sub in subs)  # the socket was full: some events took the queue
+            messages = [await recv(ws) for _ in range(40 * len(sizes))]
+            assert [m["seq"] for m in messages] == list(range(1, 40 * len(sizes) + 1))
+            assert [len(m["body"]["pad"]) for m in messages[: len(sizes)]] == [n // 3 for n in sizes]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.3)
+            assert hub.dropped == 0
+
+
+async def test_live_subscribers_under_uvicorn_take_messages_directly(sqlite_database):
+    """The fan-out writes to idle sockets in the publishing loop; a uvicorn upgrade that breaks it is caught here."""
+    async with running(sqlite_database) as (hub, address):
+        async with connect(url(address)) as ws:
+            await subscribe(ws, "activation:1", None)
+            await recv(ws)
+            (sub,) = hub._subscribers["activation:1"]
+            assert sub.direct is not None
+            await hub.publish("activation:1", {"type": "stats", "n": 1})
+            assert sub.qsize() == 0  # written, not queued
+            assert (await recv(ws))["n"] == 1
 
 
 async def test_a_peer_that_does_not_answer_pings_is_dropped(sqlite_database):

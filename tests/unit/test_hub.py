@@ -124,3 +124,45 @@ async def test_a_rolled_back_change_is_never_published(hub, sessionmaker):
         message = await sub.get()
         assert (message.data["seq"], message.data["event"]) == (1, "activation.started")  # rollback gave seqs back
         assert sub.qsize() == 0
+
+
+# --- direct hand-over (the websocket fan-out's fast path) ------------------------------------------
+
+
+async def test_an_idle_subscriber_takes_messages_directly_and_a_refused_one_waits_in_order(hub):
+    taken, accepting = [], True
+
+    def direct(message):
+        if accepting:
+            taken.append(message.data["seq"])
+        return accepting
+
+    async with hub.subscribe("activation:1", maxsize=10) as sub:
+        sub.direct = direct
+        await hub.publish_many([("activation:1", {"seq": n}) for n in (1, 2)])
+        assert taken == [1, 2] and sub.qsize() == 0
+        accepting = False
+        await hub.publish("activation:1", {"seq": 3})
+        accepting = True  # ready again, but 3 is still queued: 4 must wait behind it
+        await hub.publish("activation:1", {"seq": 4})
+        assert taken == [1, 2] and [(await sub.get()).data["seq"] for _ in range(2)] == [3, 4]
+
+
+async def test_a_failing_direct_hand_over_queues_the_message(hub, caplog):
+    def direct(message):
+        raise RuntimeError("socket trouble")
+
+    async with hub.subscribe("activation:1") as sub, hub.subscribe("activation:1") as other:
+        sub.direct = direct
+        await hub.publish("activation:1", {"seq": 1})
+        assert (await sub.get()).data == (await other.get()).data == {"seq": 1}
+        assert "direct delivery on activation:1 failed" in caplog.text
+
+
+async def test_a_subscriber_refusing_direct_hand_over_is_still_bounded(hub):
+    async with hub.subscribe("activation:1", maxsize=3) as sub:
+        sub.direct = lambda message: False
+        await hub.publish_many([("activation:1", {"seq": n}) for n in range(1, 11)])
+        assert sub.dropped and sub.direct is None
+        assert isinstance(await sub.get(), Resync)
+        assert hub.dropped == 1
