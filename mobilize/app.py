@@ -20,6 +20,8 @@ from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
 from mobilize.live import LiveStatus
 from mobilize.logs import install as install_log_mask
+from mobilize.notify.channels import make_channels
+from mobilize.notify.worker import Notifier
 from mobilize.plans import load_plans
 from mobilize.security import load_secret
 from mobilize.settings import Settings
@@ -62,6 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub=hub, sessionmaker=app.state.sessionmaker, authenticate=live.authenticate, authorize=live.authorize,
             snapshot=live.snapshot, filter=live.filter, allowed_origins=settings.allowed_origins,
             heartbeat_interval=settings.heartbeat_seconds, queue_size=settings.subscriber_queue)
+        if settings.notify_channel == "sms" and not settings.sms_url:
+            raise RuntimeError("MOBILIZE_NOTIFY_CHANNEL=sms needs MOBILIZE_SMS_URL")
+        notifier = Notifier(app.state.sessionmaker, make_channels(
+            sms_url=settings.sms_url, sms_auth_header=settings.sms_auth_header, sms_template=settings.sms_template,
+            sms_timeout=settings.sms_timeout))
+        await notifier.start()
+        app.state.notifier = notifier
         scheduler = AsyncIOScheduler(timezone="UTC")
 
         async def sweep_job() -> None:
@@ -79,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             scheduler.shutdown(wait=False)
+            await notifier.stop()
             await ticker.stop()
             await hub.disconnect()
             await engine.dispose()

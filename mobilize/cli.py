@@ -239,6 +239,8 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     host = host or settings.host
     port = port or settings.port
+    if "MOBILIZE_PUBLIC_URL" not in os.environ:  # links must point where this server listens
+        settings.public_url = f"http://{host}:{port}"
     if f"http://{host}:{port}" not in settings.allowed_origins:
         settings.allowed_origins = [*settings.allowed_origins, f"http://{host}:{port}"]
     console.print(f"服务地址 Serving on [bold]http://{host}:{port}/[/]  (API 文档 docs: /docs)")
@@ -342,6 +344,24 @@ def _plans(settings: Settings):
                       workgroups=load_workgroups(settings.workgroups_file))
 
 
+async def _deliver(settings: Settings, maker) -> None:
+    """Send what the command enqueued now (the log channel prints each person's link)."""
+    from mobilize.logs import install
+    from mobilize.notify.channels import make_channels
+    from mobilize.notify.worker import Notifier
+
+    install(settings.log_level)
+    channels = make_channels(sms_url=settings.sms_url, sms_auth_header=settings.sms_auth_header,
+                             sms_template=settings.sms_template, sms_timeout=settings.sms_timeout)
+    await Notifier(maker, channels).drain()
+
+
+def _notices(settings: Settings):
+    from mobilize.activations.notices import Notices
+
+    return Notices(channel=settings.notify_channel, base_url=settings.public_url)
+
+
 def _print_activation(activation, as_json: bool) -> None:
     data = {"id": activation.id, "status": activation.status, **(activation.summary or {})}
     if as_json:
@@ -391,7 +411,8 @@ def activate(
                 await begin_write(session)
                 activation, _created = await do_activate(
                     session, ActivateRequest(scope, plan, level, drill, key), plans=plans, at=settings.local_now(),
-                    actor="cli")
+                    actor="cli", notices=_notices(settings))
+            await _deliver(settings, maker)
             problem = None
             if export_problem is not None:
                 async with session_scope(maker) as session:
@@ -416,7 +437,8 @@ def level_(activation_id: Annotated[int, typer.Argument(help="启动编号 activ
     async def work(settings: Settings, engine: AsyncEngine):
         async with session_scope(create_sessionmaker(engine)) as session:
             await begin_write(session)
-            return await change_level(session, activation_id, level, plans=_plans(settings), at=settings.local_now())
+            return await change_level(session, activation_id, level, plans=_plans(settings), at=settings.local_now(),
+                                      notices=_notices(settings))
 
     _print_activation(_run(work), as_json)
 
@@ -431,7 +453,7 @@ def end_(activation_id: Annotated[int, typer.Argument(help="启动编号 activat
     async def work(settings: Settings, engine: AsyncEngine):
         async with session_scope(create_sessionmaker(engine)) as session:
             await begin_write(session)
-            return await end(session, activation_id)
+            return await end(session, activation_id, notices=_notices(settings))
 
     _print_activation(_run(work), as_json)
 

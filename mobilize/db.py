@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "begin_write", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
+__all__ = ["Base", "aware", "begin_write", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -30,6 +30,13 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Return ``value`` as aware UTC (SQLite hands timestamps back naive, in UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised on every connect

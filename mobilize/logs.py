@@ -40,4 +40,10 @@ def install(level: str = "INFO") -> None:
         logger.addFilter(mask)
         for handler in logger.handlers:
             handler.addFilter(mask)
-    logging.getLogger("mobilize").setLevel(level)
+    logger = logging.getLogger("mobilize")
+    logger.setLevel(level)
+    if not logger.handlers:  # uvicorn configures its own loggers only; ours would print nothing below WARNING
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.addFilter(mask)
+        logger.addHandler(handler)

@@ -14,6 +14,7 @@ def target_metadata() -> list[MetaData]:
     """Return every metadata the migrations cover (ours and realtime's event log)."""
     import mobilize.activations.models  # noqa: F401  (register tables)
     import mobilize.models  # noqa: F401
+    import mobilize.notify.models  # noqa: F401
     import rosters.models  # noqa: F401
     from mobilize.db import Base
 

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from mobilize.deps import PrincipalDep, SessionDep, SettingsDep
+from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep
 from mobilize.errors import Forbidden
 from mobilize.models import Operator
 from mobilize.operators import OperatorCreate, OperatorRead, authenticate, create_operator, operator_read
@@ -17,7 +17,7 @@ from mobilize.security import issue_token
 from mobilize.activations.router import router as activations_router
 from rosters.router import router as rosters_router
 
-router = APIRouter()
+router = APIRouter(route_class=CommitRoute)
 
 
 class Token(BaseModel):

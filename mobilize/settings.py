@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     skills_file: Path | None = Field(default=None, description="Override of the skill vocabulary (YAML)")
     workgroups_file: Path | None = Field(default=None, description="Override of the work-group template (YAML)")
     plans_dir: Path | None = Field(default=None, description="Override of the plan (预案) folder")
+    sweep_seconds: float = Field(default=15.0, gt=0, description="How often the escalation sweeper runs")
+    notify_channel: str = Field(default="log", pattern="^(log|sms|inapp)$",
+                                description="How people are told: log (demo: links in the server log), sms, inapp")
+    sms_url: str | None = Field(default=None, description="SMS gateway endpoint (HTTP POST, JSON)")
+    sms_auth_header: str | None = Field(default=None, description='Gateway auth header, e.g. "Authorization: Bearer …"')
+    sms_template: str | None = Field(default=None, description="JSON body template for the gateway")
+    sms_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the SMS gateway")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base of personal phone links")
     heartbeat_seconds: float = Field(default=20.0, gt=0, description="Websocket ping interval")
     subscriber_queue: int = Field(
         default=2048, ge=16, description="Messages a websocket subscriber may fall behind before it must resync")

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
 from mobilize.access import Principal
-from mobilize.activations import writes
+from mobilize.activations import dispatch, writes
+from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.activations.service import (
@@ -31,7 +32,7 @@ __all__ = ["change_level"]
 
 async def change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
                        at: datetime, principal: Principal | None = None, actor: str = "cli",
-                       policy: CostPolicy | None = None) -> Activation:
+                       policy: CostPolicy | None = None, notices: Notices | None = None) -> Activation:
     """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
     keeps everyone in place who need not move."""
     started = time.perf_counter()
@@ -117,7 +118,10 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                               [pid for key, pid in existing.items() if key not in spec_keys])
     post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
                                          units.community_ids, filled)
-    await writes.insert_orders(session, activation.id, new_assignments, post_ids)
+    await writes.insert_orders(session, activation.id, new_assignments, post_ids,
+                               ack_minutes=plan.acknowledge_minutes[code], arrive_minutes=plan.arrive_minutes[code])
+    links = await dispatch.issue_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
+    await (notices or Notices()).dispatched(session, activation, links)
     orders = await writes.order_ids(session, activation.id, "notified")
     phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],

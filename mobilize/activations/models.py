@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mobilize.db import Base, utcnow
 
 __all__ = ["Activation", "ActivationLock", "Post", "Order", "Branch", "BranchMember", "SolveRecord", "Pin",
-           "OPEN_ORDER_STATES"]
+           "PhoneLinkRow", "IdempotencyRecord", "OPEN_ORDER_STATES"]
 
 #: Order states that hold a person: at most one such order per person (partial unique index).
 OPEN_ORDER_STATES = ("notified", "acknowledged", "en_route", "arrived", "escalated")
@@ -101,6 +101,48 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_reason: Mapped[str | None] = mapped_column(String(64))
+    # The lifecycle (mobilize.orders) and the escalation ladder (mobilize.escalation):
+    ack_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrive_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrive_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    en_route_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation: Mapped[str | None] = mapped_column(String(8))
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(String(200))
+    # When the sweeper next has work for this order (a deadline or a ladder step); NULL: none.
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PhoneLinkRow(Base):
+    """A personal phone link (个人链接): the token is stored only as its SHA-256 hash."""
+
+    __tablename__ = "phone_links"
+    __table_args__ = (UniqueConstraint("person_id", "activation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to an acting request, replayed for any repeat with the same key."""
+
+    __tablename__ = "idempotency_records"
+
+    scope: Mapped[str] = mapped_column(String(96), primary_key=True)  # who acted: "link:<id>", "operator:<id>"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Branch(Base):

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from mobilize.activations import levels, pins, queries, service
+from mobilize.activations import levels, phone, pins, queries, service
 from mobilize.activations.models import Activation
-from mobilize.db import begin_write
-from mobilize.deps import PrincipalDep, SessionDep, SettingsDep
+from mobilize.db import begin_write, utcnow
+from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep
 from mobilize.plans import LEVEL_ZH, LEVELS, plan_posts
 from rosters.models import OrgUnit
 from rosters.service import unit_by_code
 
-router = APIRouter(tags=["activation"])
+router = APIRouter(tags=["activation"], route_class=CommitRoute)
 
 
 class ActivationCreate(BaseModel):
@@ -95,7 +95,7 @@ async def create_activation(data: ActivationCreate, request: Request, response: 
     await begin_write(session)
     activation, created = await service.activate(
         session, service.ActivateRequest(data.scope, data.hazard, data.level, data.drill, idempotency_key),
-        plans=request.app.state.plans, at=settings.local_now(), principal=principal)
+        plans=request.app.state.plans, at=settings.local_now(), principal=principal, notices=request.app.state.notices)
     if not created:
         response.status_code = 200
     return await _read(session, activation)
@@ -122,15 +122,17 @@ async def change_level(activation_id: int, data: LevelChange, request: Request, 
                        principal: PrincipalDep, settings: SettingsDep):
     await begin_write(session)
     activation = await levels.change_level(session, activation_id, data.level, plans=request.app.state.plans,
-                                            at=settings.local_now(), principal=principal)
+                                           at=settings.local_now(), principal=principal,
+                                           notices=request.app.state.notices)
     return await _read(session, activation)
 
 
 @router.post("/activations/{activation_id}/end", response_model=ActivationRead,
              summary="战转平 End: release everyone, close branches, back to peacetime")
-async def end_activation(activation_id: int, session: SessionDep, principal: PrincipalDep):
+async def end_activation(activation_id: int, request: Request, session: SessionDep, principal: PrincipalDep):
     await begin_write(session)
-    return await _read(session, await service.end(session, activation_id, principal=principal))
+    return await _read(session, await service.end(session, activation_id, principal=principal,
+                                                   notices=request.app.state.notices))
 
 
 @router.get("/activations/{activation_id}/posts", summary="岗位 Posts with fill")
@@ -209,3 +211,52 @@ async def coverage(code: str, request: Request, session: SessionDep, principal: 
                    hazard: str, level: str = "I"):
     plan, lvl = service.check_plan_request(request.app.state.plans, hazard, level)
     return await pins.coverage(session, principal, code, plan, lvl, at=settings.local_now())
+
+
+class PhoneAction(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: str = Field(description="acknowledge 确认 | decline 拒绝 | en_route 出发 | arrive 到岗")
+    reason: str | None = Field(default=None, description="拒绝原因 decline reason: ill, away, family, other")
+    note: str | None = Field(default=None, max_length=200)
+
+
+class TeamAction(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: str = Field(description="acknowledge_all 全队确认 | arrival_headcount 报到岗人数 | shortage 报缺口")
+    count: int | None = Field(default=None, ge=0, le=10000)
+    note: str | None = Field(default=None, max_length=200)
+
+
+_NO_LEAK = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+@router.get("/m/{token}", tags=["phone"], summary="个人链接：查看派单 What a personal link shows (GET never acts)")
+async def phone_view(token: str, session: SessionDep, response: Response):
+    response.headers.update(_NO_LEAK)
+    return await phone.view(session, token, now=utcnow())
+
+
+@router.post("/m/{token}/actions", tags=["phone"], summary="个人链接：确认、拒绝、出发、到岗 Act on one's order")
+async def phone_act(token: str, data: PhoneAction, request: Request, session: SessionDep, settings: SettingsDep,
+                    response: Response, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+    response.headers.update(_NO_LEAK)
+    await begin_write(session)
+    status, body = await phone.act(session, token, data.action, key=idempotency_key, reason=data.reason,
+                                   note=data.note, now=utcnow(), local_now=settings.local_now(),
+                                   plans=request.app.state.plans, notices=request.app.state.notices)
+    response.status_code = status
+    return body
+
+
+@router.post("/m/{token}/team", tags=["phone"], summary="队长：全队确认、报到岗人数、报缺口 Team leader actions")
+async def phone_team(token: str, data: TeamAction, request: Request, session: SessionDep, settings: SettingsDep,
+                     response: Response, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+    response.headers.update(_NO_LEAK)
+    await begin_write(session)
+    status, body = await phone.team_act(session, token, data.action, key=idempotency_key, count=data.count,
+                                        note=data.note, now=utcnow(), local_now=settings.local_now(),
+                                        plans=request.app.state.plans, notices=request.app.state.notices)
+    response.status_code = status
+    return body

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
 from mobilize.access import Principal, Role
-from mobilize.activations import writes
+from mobilize.activations import dispatch, writes
+from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
 from mobilize.branches import form_branches
@@ -99,7 +100,7 @@ async def _holder_of_lock(session: AsyncSession, community_ids: list[int], mode:
 
 async def activate(session: AsyncSession, request: ActivateRequest, *, plans: dict[str, Plan], at: datetime,
                    principal: Principal | None = None, actor: str = "cli",
-                   policy: CostPolicy | None = None) -> tuple[Activation, bool]:
+                   policy: CostPolicy | None = None, notices: Notices | None = None) -> tuple[Activation, bool]:
     """Return the activation (and whether it is new) after switching the scope to wartime in one step.
 
     A request repeated with the same idempotency key returns the first activation unchanged; a
@@ -169,7 +170,10 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
                                          writes.filled_of(assignments))
     phases.mark("posts")
-    await writes.insert_orders(session, activation.id, assignments, post_ids)
+    await writes.insert_orders(session, activation.id, assignments, post_ids,
+                               ack_minutes=plan.acknowledge_minutes[level], arrive_minutes=plan.arrive_minutes[level])
+    links = await dispatch.issue_links(session, activation.id, [a.person for a in assignments], now=utcnow())
+    await (notices or Notices()).dispatched(session, activation, links)
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))
@@ -306,7 +310,7 @@ async def _append_activation_events(session, activation, summary, solution, post
 
 
 async def end(session: AsyncSession, activation_id: int, *, principal: Principal | None = None,
-              actor: str = "cli") -> Activation:
+              actor: str = "cli", notices: Notices | None = None) -> Activation:
     """Return the activation after switching back (战转平): everyone released, branches closed, communities
     back to peacetime. Ending an ended activation changes nothing."""
     activation = await get_activation(session, activation_id, principal)
@@ -335,6 +339,8 @@ async def end(session: AsyncSession, activation_id: int, *, principal: Principal
         codes = []
     await session.execute(update(Branch).where(Branch.activation_id == activation.id, Branch.status == "active")
                           .values(status="closed", closed_at=now))
+    await dispatch.expire_links(session, activation.id, now=now)
+    await (notices or Notices()).ended(session, activation, held)
     activation.status, activation.ended_at = "ended", now
     activation.ended_by = principal.actor if principal else actor
     stream = f"activation:{activation.id}"

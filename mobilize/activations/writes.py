@@ -23,6 +23,7 @@ from mobilize.costs import CostPolicy
 from mobilize.costs import Person as Candidate
 from mobilize.costs import Post as Demand
 from mobilize.db import utcnow
+from mobilize.orders import deadlines
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
 from rosters.models import Person
@@ -151,15 +152,20 @@ def _explanation(a) -> str:
 
 
 _ORDER_COLUMNS = ("activation_id", "person_id", "post_id", "status", "leader_part", "borrowed", "travel_minutes",
-                  "cost", "explanation", "created_at", "updated_at")
+                  "cost", "explanation", "created_at", "updated_at", "ack_deadline_at", "arrive_deadline_at",
+                  "arrive_minutes", "escalation_step", "next_check_at")
 
 
-async def insert_orders(session: AsyncSession, activation_id: int, assignments, post_ids: dict[str, int]) -> int:
-    """Insert one notified order per assignment; return how many."""
+async def insert_orders(session: AsyncSession, activation_id: int, assignments, post_ids: dict[str, int], *,
+                        ack_minutes: int, arrive_minutes: int, at: datetime | None = None) -> int:
+    """Insert one notified order per assignment, with its answer deadlines; return how many."""
     db = await Rows.of(session)
-    now = db.when(utcnow())
+    created = at or utcnow()
+    ack_deadline, arrive_deadline = deadlines(created, ack_minutes, arrive_minutes)
+    now, ack_at, arrive_at = db.when(created), db.when(ack_deadline), db.when(arrive_deadline)
     rows = [(activation_id, a.person, post_ids[a.post], "notified", bool(a.leader_part), bool(a.borrowed),
-             int(a.travel_minutes), int(a.cost), _explanation(a), now, now) for a in assignments]
+             int(a.travel_minutes), int(a.cost), _explanation(a), now, now, ack_at, arrive_at, arrive_minutes, 0,
+             ack_at) for a in assignments]
     await db.insert(Order.__table__, _ORDER_COLUMNS, rows)
     return len(rows)
 

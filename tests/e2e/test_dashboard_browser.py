@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mobilize.settings import Settings
@@ -78,3 +79,44 @@ def test_log_in_and_read_readiness(live_server):
         page.screenshot(path=str(SHOTS / "readiness-phone-en.png"), full_page=True)
         browser.close()
     assert outside == [], f"the page tried to reach the outside: {outside}"
+
+
+def test_phone_link_page_acknowledges_on_a_small_screen(live_server, sqlite_url):
+    from playwright.sync_api import expect, sync_playwright
+    from sqlalchemy import create_engine, text
+
+    base, codes = live_server
+    admin = httpx.post(f"{base}/api/v1/auth/token", data={"username": "admin", "password": DEMO_PASSWORD}).json()
+    r = httpx.post(f"{base}/api/v1/activations", headers={"Authorization": f"Bearer {admin['access_token']}"},
+                   json={"scope": codes["community_a"], "hazard": "flood", "level": "III", "drill": True}, timeout=60)
+    assert r.status_code == 201, r.text
+    engine = create_engine(sqlite_url.replace("+aiosqlite", ""))
+    with engine.connect() as conn:
+        # committed before the 201 left the server (not after, as a yield-dependency would)
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == r.json()["summary"]["filled"]
+        payload = conn.execute(text("SELECT payload FROM outbox WHERE kind = 'order_notified' LIMIT 1")).scalar()
+    engine.dispose()
+    import json
+
+    link = json.loads(payload)["link"]
+    path = "/" + link.split("/", 3)[3]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                    "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+        page.goto(base + path)
+        expect(page.locator("#drill")).to_be_visible()  # a drill is marked 演练 on the phone too
+        expect(page.locator("#status")).to_have_text("待确认")
+        button = page.locator("[data-action=acknowledge]")
+        box = button.bounding_box()
+        assert box["height"] >= 48 and box["width"] >= 300  # a thumb can hit it
+        page.screenshot(path=str(SHOTS / "phone-order.png"), full_page=True)
+        button.click()
+        expect(page.locator("#banner")).to_have_text("已提交")
+        expect(page.locator("#status")).to_have_text("已确认")
+        page.reload()  # the state comes from the server, not the page
+        expect(page.locator("#status")).to_have_text("已确认")
+        expect(page.locator("[data-action=acknowledge]")).to_be_hidden()
+        page.screenshot(path=str(SHOTS / "phone-acknowledged.png"), full_page=True)
+        browser.close()

@@ -1,0 +1,172 @@
+"""Dispatch after the key press: answers from phones, backups for declined posts, personal links.
+
+Every change goes through :func:`mobilize.orders.apply` (the table decides) and is written back
+compare-and-set (``WHERE status = <the status it was computed from>``), so of two racing changes —
+an ack and the sweeper's timeout, two taps of one button — exactly one lands. Every change appends an
+event and an audit row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize import audit
+from mobilize.activations import writes
+from mobilize.activations.inputs import load_candidates, load_scope
+from mobilize.activations.models import Activation, Order, PhoneLinkRow, Post
+from mobilize.activations.notices import Notices
+from mobilize.costs import Post as Demand
+from mobilize.db import aware, utcnow
+from mobilize.orders import OPEN_STATES, OrderState, Transition
+from mobilize.phonelinks import PhoneLink, check, hash_token, new_token
+from mobilize.solver import solve
+from realtime.log import append_many
+from realtime.models import NewEvent
+from rosters.models import OrgUnit, Person
+
+__all__ = ["aware", "order_state", "issue_links", "expire_links", "open_link", "write_transition",
+           "find_backup", "LINK_DAYS"]
+
+LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
+_STATE_FIELDS = ("status", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes", "acknowledged_at", "en_route_at",
+                 "arrived_at", "escalated_at", "closed_at", "escalation", "escalation_step", "closed_reason", "note")
+
+
+def order_state(order: Order) -> OrderState:
+    """Return the state machine's view of an order row."""
+    return OrderState(
+        status=order.status, created_at=aware(order.created_at), ack_deadline_at=aware(order.ack_deadline_at),
+        arrive_deadline_at=aware(order.arrive_deadline_at), arrive_minutes=order.arrive_minutes,
+        acknowledged_at=aware(order.acknowledged_at), en_route_at=aware(order.en_route_at),
+        arrived_at=aware(order.arrived_at), escalated_at=aware(order.escalated_at), closed_at=aware(order.closed_at),
+        escalation=order.escalation, escalation_step=order.escalation_step, closed_reason=order.closed_reason,
+        note=order.note)
+
+
+async def issue_links(session: AsyncSession, activation_id: int, person_ids: list[int], *,
+                      now: datetime) -> dict[int, str]:
+    """Return a fresh token per person without a link for this activation yet (only hashes are stored)."""
+    have = set()
+    for i in range(0, len(person_ids), 900):
+        have.update((await session.execute(select(PhoneLinkRow.person_id).where(
+            PhoneLinkRow.activation_id == activation_id, PhoneLinkRow.person_id.in_(person_ids[i:i + 900])))).scalars())
+    tokens = {pid: new_token() for pid in person_ids if pid not in have}
+    expires = now + timedelta(days=LINK_DAYS)
+    rows = [{"token_hash": hash_token(t), "person_id": pid, "activation_id": activation_id, "created_at": now,
+             "expires_at": expires} for pid, t in tokens.items()]
+    for i in range(0, len(rows), 5000):
+        await session.execute(insert(PhoneLinkRow.__table__), rows[i:i + 5000])
+    return tokens
+
+
+async def expire_links(session: AsyncSession, activation_id: int, *, now: datetime) -> None:
+    """End every link of an activation (战转平): they answer "expired" from now on."""
+    await session.execute(update(PhoneLinkRow).where(PhoneLinkRow.activation_id == activation_id,
+                                                     PhoneLinkRow.expires_at > now).values(expires_at=now))
+
+
+async def open_link(session: AsyncSession, token: str, *, now: datetime) -> PhoneLinkRow:
+    """Return the stored link a token opens; :class:`~mobilize.phonelinks.LinkRefused` otherwise."""
+    row = None
+    if isinstance(token, str) and 16 <= len(token) <= 128:
+        row = (await session.execute(select(PhoneLinkRow).where(
+            PhoneLinkRow.token_hash == hash_token(token)))).scalar_one_or_none()
+    link = None if row is None else PhoneLink(row.person_id, row.activation_id, row.token_hash, aware(row.expires_at),
+                                              aware(row.revoked_at))
+    check(link, token, now)
+    return row
+
+
+async def write_transition(session: AsyncSession, order: Order, tr: Transition, *, actor: str,
+                           extra: dict[str, Any] | None = None) -> bool:
+    """Write ``tr`` back compare-and-set and record it; return False when another change got there first."""
+    if tr.noop:
+        return True
+    values = {f: getattr(tr.order, f) for f in _STATE_FIELDS}
+    values["updated_at"] = utcnow()
+    values["next_check_at"] = _next_check(tr.order)
+    result = await session.execute(update(Order).where(Order.id == order.id, Order.status == tr.from_status)
+                                   .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    community = (await session.execute(select(OrgUnit.code).join(Post, Post.community_id == OrgUnit.id)
+                                       .where(Post.id == order.post_id))).scalar()
+    body = {"order": order.id, "post": order.post_id, "community": community, "status": tr.order.status,
+            **({"reason": tr.order.closed_reason} if tr.action == "decline" else {}), **(extra or {})}
+    if tr.event and not tr.stale:
+        await append_many(session, [NewEvent(f"activation:{order.activation_id}", tr.event, body),
+                                    NewEvent(f"person:{order.person_id}", tr.event, body)])
+    if tr.audit:
+        await audit.record(session, actor=actor, action=tr.audit, target=f"order:{order.id}",
+                           detail={"from": tr.from_status, "to": tr.order.status, "late": tr.late})
+    return True
+
+
+def _next_check(state: OrderState) -> datetime | None:
+    """Return when the sweeper must look at this order next (a deadline or the next ladder step)."""
+    if state.status not in OPEN_STATES:
+        return None
+    if state.status == "escalated":
+        return state.escalated_at  # the sweeper computes the ladder's next step from here
+    if state.status == "notified":
+        return state.ack_deadline_at
+    if state.status in ("acknowledged", "en_route"):
+        return state.arrive_deadline_at
+    return None
+
+
+async def find_backup(session: AsyncSession, order: Order, *, local_now: datetime, now: datetime,
+                      ack_minutes: int, arrive_minutes: int, notices: Notices | None = None) -> int | None:
+    """Return the new order id after giving a freed slot to the best available backup (None: nobody).
+
+    The same costs as the full solve, over the post's street (borrowing included), for exactly the
+    one slot the person left; people who already declined or were replaced in this activation are
+    not asked again.
+    """
+    activation = await session.get(Activation, order.activation_id)
+    post = await session.get(Post, order.post_id)
+    community = await session.get(OrgUnit, post.community_id)
+    units = await load_scope(session, community)
+    candidates, _ = await load_candidates(session, units, hazard=activation.hazard, is_drill=activation.is_drill,
+                                          at=local_now)
+    said_no = set((await session.execute(select(Order.person_id).where(
+        Order.activation_id == activation.id, Order.status.in_(("declined", "reassigned"))))).scalars())
+    candidates = [replace(c, eligible=False) if c.id in said_no else c for c in candidates]
+    street = units.sites[0].street
+    demand = Demand(post.key, community.code, street, post.lat, post.lon, 1, frozenset(post.skills_all),
+                    frozenset(post.skills_any), bool(order.leader_part), post.priority, post.group)
+    solution = await asyncio.to_thread(solve, candidates, [demand])
+    if not solution.assignments:
+        await append_many(session, [NewEvent(f"activation:{activation.id}", "shortage.opened", {
+            "post": post.id, "missing": 1, "skills": sorted(post.skills_all) or sorted(post.skills_any),
+            "community": community.code})])
+        return None
+    backup = solution.assignments[0]
+    if not activation.is_drill:
+        await writes.set_people_status(session, [backup.person], "deployed")
+    await writes.insert_orders(session, activation.id, [backup], {post.key: post.id}, ack_minutes=ack_minutes,
+                               arrive_minutes=arrive_minutes, at=now)
+    new_id = (await session.execute(select(Order.id).where(Order.activation_id == activation.id,
+                                                           Order.person_id == backup.person,
+                                                           Order.status == "notified"))).scalar_one()
+    links = await issue_links(session, activation.id, [backup.person], now=now)
+    await (notices or Notices()).dispatched(session, activation, links)
+    body = {"order": new_id, "post": post.id, "community": community.code, "replaces": order.id}
+    await append_many(session, [NewEvent(f"activation:{activation.id}", "order.notified", body),
+                                NewEvent(f"person:{backup.person}", "order.notified", body)])
+    await audit.record(session, actor="system:dispatch", action="order.backup", target=f"order:{new_id}",
+                       detail={"replaces": order.id, "cost": int(backup.cost)})
+    return new_id
+
+
+async def release_person(session: AsyncSession, activation: Activation, person_id: int) -> None:
+    """Give a person who left their post (declined, replaced) their standing status back."""
+    if not activation.is_drill:
+        await session.execute(update(Person).where(Person.id == person_id, Person.status == "deployed")
+                              .values(status="available"))

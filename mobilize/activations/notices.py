@@ -1,0 +1,74 @@
+"""What dispatch tells people, through the outbox (written in the same transaction as the change)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize.activations.models import Activation, Order, Post
+from mobilize.db import aware
+from mobilize.notify.outbox import Notice, enqueue_many
+from mobilize.phonelinks import link_url
+from rosters.models import Person, Team
+
+__all__ = ["Notices"]
+
+
+class Notices:
+    """Enqueue dispatch notifications on ``channel`` with personal links under ``base_url``."""
+
+    def __init__(self, *, channel: str = "log", base_url: str = "http://127.0.0.1:8000") -> None:
+        self.channel = channel
+        self.base_url = base_url
+
+    async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str]) -> int:
+        """Tell each newly linked person their post, place, report-by time and link."""
+        if not links:
+            return 0
+        rows = []
+        people = list(links)
+        for i in range(0, len(people), 900):
+            rows += (await session.execute(
+                select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
+                       Post.site_name).join(Post, Post.id == Order.post_id)
+                .where(Order.activation_id == activation.id, Order.status == "notified",
+                       Order.person_id.in_(people[i:i + 900])))).all()
+        notices = [Notice(kind="order_notified", person_id=pid, channel=self.channel,
+                          dedupe_key=f"order:{oid}:notified", activation_id=activation.id, order_id=oid,
+                          payload={"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by),
+                                   "link": link_url(self.base_url, links[pid]), "drill": activation.is_drill})
+                   for oid, pid, arrive_by, zh, en, site in rows if pid in links]
+        return await enqueue_many(session, notices)
+
+    async def step(self, session: AsyncSession, activation: Activation, order: Order, step: str) -> int:
+        """Tell who a ladder step concerns: the person (reminder), their team leader, or the post's secretary."""
+        post = await session.get(Post, order.post_id)
+        person = await session.get(Person, order.person_id)
+        base = {"post": post.name_zh, "post_en": post.name_en, "place": post.site_name, "drill": activation.is_drill}
+        if step == "remind_person":
+            notices = [Notice("reminder", person.id, f"order:{order.id}:reminder", self.channel,
+                              {**base, "report_by": aware(order.ack_deadline_at)}, activation.id, order.id)]
+        elif step == "tell_team_leader":
+            team = await session.get(Team, person.team_id) if person.team_id else None
+            if team is None or team.leader_id is None or team.leader_id == person.id:
+                return 0
+            notices = [Notice("team_leader_alert", team.leader_id, f"order:{order.id}:leader", self.channel,
+                              {**base, "member": person.name}, activation.id, order.id)]
+        elif step == "reassigned":
+            notices = [Notice("reassigned", person.id, f"order:{order.id}:reassigned", self.channel, base,
+                              activation.id, order.id)]
+        else:  # tell_secretary_and_command: the community's designated command-group leaders
+            leaders = (await session.execute(select(Person.id).where(
+                Person.community_id == post.community_id, Person.group_leader.is_(True),
+                Person.wartime_group == "command"))).scalars().all()
+            notices = [Notice("secretary_alert", pid, f"order:{order.id}:secretary:{pid}", self.channel,
+                              {**base, "short": 1}, activation.id, order.id) for pid in leaders]
+        return await enqueue_many(session, notices)
+
+    async def ended(self, session: AsyncSession, activation: Activation, people: Iterable[int]) -> int:
+        """Tell everyone released by switch-back (战转平)."""
+        notices = [Notice("activation_ended", pid, f"activation:{activation.id}:ended:{pid}", self.channel,
+                          {"drill": activation.is_drill}, activation.id) for pid in people]
+        return await enqueue_many(session, notices)

@@ -1,0 +1,55 @@
+"""Idempotency keys for acting requests: the first answer is kept and any repeat gets it back unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize.activations.models import IdempotencyRecord
+from mobilize.db import utcnow
+from mobilize.errors import Conflict, InvalidInput, Problem
+
+__all__ = ["request_hash", "replay", "remember", "require_key"]
+
+
+def request_hash(*parts: Any) -> str:
+    """Return a digest of what a request asks for (so a key reused for something else is refused)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def require_key(key: str | None) -> str:
+    """Return the request's idempotency key; 422 naming the header when it is missing or unusable."""
+    if not key or not 8 <= len(key) <= 128:
+        raise InvalidInput("缺少幂等键", "An Idempotency-Key header is required",
+                           [Problem("每个操作请求须带 8–128 个字符的 Idempotency-Key 请求头",
+                                    "every acting request carries an Idempotency-Key header of 8–128 characters",
+                                    field="Idempotency-Key")])
+    return key
+
+
+async def replay(session: AsyncSession, scope: str, key: str, digest: str) -> tuple[int, dict] | None:
+    """Return the stored (status, response) for this key, None if new; 409 if the key asked for something else."""
+    row = await session.get(IdempotencyRecord, (scope, key))
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise Conflict("幂等键已用于另一个请求", "This idempotency key was used for a different request",
+                       [Problem("请为新的操作使用新的键", "use a new key for a new action", field="Idempotency-Key")])
+    return row.status_code, row.response
+
+
+async def remember(session: AsyncSession, scope: str, key: str, digest: str, status: int, response: dict) -> None:
+    """Keep the answer to this key (the first writer wins if two identical requests race)."""
+    values = {"scope": scope, "key": key, "request_hash": digest, "status_code": status, "response": response,
+              "created_at": utcnow()}
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(IdempotencyRecord).values(**values).on_conflict_do_nothing(index_elements=["scope", "key"])
+    await session.execute(stmt)
+
+
