@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from mobilize.deps import PrincipalDep, SessionDep, SettingsDep, SkillsDep, WorkGroupsDep
+from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep, SkillsDep, WorkGroupsDep
 from mobilize.errors import Forbidden, InvalidInput, Problem
 from rosters import readiness as readiness_service
 from rosters import places, service, transfer
@@ -22,7 +22,7 @@ from rosters.schemas import (
 )
 from rosters.vocabulary import ZH, Availability, MemberKind, PersonStatus, TeamKind, UnitLevel
 
-router = APIRouter()
+router = APIRouter(route_class=CommitRoute)
 
 PageNo = Annotated[int, Query(ge=1, description="页码 page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=500, description="每页条数 items per page")]
