@@ -30,8 +30,8 @@ from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.models import OrgUnit, Person
 
-__all__ = ["aware", "order_state", "issue_links", "expire_links", "open_link", "write_transition",
-           "find_backup", "LINK_DAYS"]
+__all__ = ["order_state", "issue_links", "expire_links", "open_link", "write_transition",
+           "find_backup", "fill_post", "release_person", "LINK_DAYS"]
 
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 _STATE_FIELDS = ("status", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes", "acknowledged_at", "en_route_at",
@@ -95,6 +95,9 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
                                    .values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
+    if tr.from_status in OPEN_STATES and tr.order.status not in OPEN_STATES:  # the post has one place free again
+        await session.execute(update(Post).where(Post.id == order.post_id, Post.filled > 0)
+                              .values(filled=Post.filled - 1))
     community = (await session.execute(select(OrgUnit.code).join(Post, Post.community_id == OrgUnit.id)
                                        .where(Post.id == order.post_id))).scalar()
     body = {"order": order.id, "post": order.post_id, "community": community, "status": tr.order.status,
@@ -131,6 +134,17 @@ async def find_backup(session: AsyncSession, order: Order, *, local_now: datetim
     """
     activation = await session.get(Activation, order.activation_id)
     post = await session.get(Post, order.post_id)
+    sent = await fill_post(session, activation, post, 1, leader=bool(order.leader_part), local_now=local_now, now=now,
+                           ack_minutes=ack_minutes, arrive_minutes=arrive_minutes, notices=notices,
+                           replaces=order.id)
+    return sent[0] if sent else None
+
+
+async def fill_post(session: AsyncSession, activation: Activation, post: Post, slots: int, *, leader: bool,
+                    local_now: datetime, now: datetime, ack_minutes: int, arrive_minutes: int,
+                    notices: Notices | None = None, replaces: int | None = None) -> list[int]:
+    """Return the new order ids after sending the best available people of the post's street to ``slots``
+    open places of ``post`` (a shortage filled by borrowing within the street, 街道统筹)."""
     community = await session.get(OrgUnit, post.community_id)
     units = await load_scope(session, community)
     candidates, _ = await load_candidates(session, units, hazard=activation.hazard, is_drill=activation.is_drill,
@@ -139,30 +153,36 @@ async def find_backup(session: AsyncSession, order: Order, *, local_now: datetim
         Order.activation_id == activation.id, Order.status.in_(("declined", "reassigned"))))).scalars())
     candidates = [replace(c, eligible=False) if c.id in said_no else c for c in candidates]
     street = units.sites[0].street
-    demand = Demand(post.key, community.code, street, post.lat, post.lon, 1, frozenset(post.skills_all),
-                    frozenset(post.skills_any), bool(order.leader_part), post.priority, post.group)
+    demand = Demand(post.key, community.code, street, post.lat, post.lon, slots, frozenset(post.skills_all),
+                    frozenset(post.skills_any), leader, post.priority, post.group)
     solution = await asyncio.to_thread(solve, candidates, [demand])
-    if not solution.assignments:
+    missing = slots - len(solution.assignments)
+    if missing:
         await append_many(session, [NewEvent(f"activation:{activation.id}", "shortage.opened", {
-            "post": post.id, "missing": 1, "skills": sorted(post.skills_all) or sorted(post.skills_any),
+            "post": post.id, "missing": missing, "skills": sorted(post.skills_all) or sorted(post.skills_any),
             "community": community.code})])
-        return None
-    backup = solution.assignments[0]
+    if not solution.assignments:
+        return []
+    people = [a.person for a in solution.assignments]
     if not activation.is_drill:
-        await writes.set_people_status(session, [backup.person], "deployed")
-    await writes.insert_orders(session, activation.id, [backup], {post.key: post.id}, ack_minutes=ack_minutes,
-                               arrive_minutes=arrive_minutes, at=now)
-    new_id = (await session.execute(select(Order.id).where(Order.activation_id == activation.id,
-                                                           Order.person_id == backup.person,
-                                                           Order.status == "notified"))).scalar_one()
-    links = await issue_links(session, activation.id, [backup.person], now=now)
+        await writes.set_people_status(session, people, "deployed")
+    await writes.insert_orders(session, activation.id, list(solution.assignments), {post.key: post.id},
+                               ack_minutes=ack_minutes, arrive_minutes=arrive_minutes, at=now)
+    ids = dict((await session.execute(select(Order.person_id, Order.id).where(
+        Order.activation_id == activation.id, Order.person_id.in_(people), Order.status == "notified"))).all())
+    await session.execute(update(Post).where(Post.id == post.id).values(filled=Post.filled + len(people)))
+    links = await issue_links(session, activation.id, people, now=now)
     await (notices or Notices()).dispatched(session, activation, links)
-    body = {"order": new_id, "post": post.id, "community": community.code, "replaces": order.id}
-    await append_many(session, [NewEvent(f"activation:{activation.id}", "order.notified", body),
-                                NewEvent(f"person:{backup.person}", "order.notified", body)])
-    await audit.record(session, actor="system:dispatch", action="order.backup", target=f"order:{new_id}",
-                       detail={"replaces": order.id, "cost": int(backup.cost)})
-    return new_id
+    events = []
+    for a in solution.assignments:
+        body = {"order": ids[a.person], "post": post.id, "community": community.code, "borrowed": a.borrowed,
+                **({"replaces": replaces} if replaces else {})}
+        events += [NewEvent(f"activation:{activation.id}", "order.notified", body),
+                   NewEvent(f"person:{a.person}", "order.notified", body)]
+        await audit.record(session, actor="system:dispatch", action="order.backup" if replaces else "order.fill",
+                           target=f"order:{ids[a.person]}", detail={"post": post.id, "cost": int(a.cost)})
+    await append_many(session, events)
+    return [ids[p] for p in people]
 
 
 async def release_person(session: AsyncSession, activation: Activation, person_id: int) -> None:

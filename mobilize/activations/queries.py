@@ -88,7 +88,8 @@ async def get_order(session: AsyncSession, activation_id: int, order_id: int, pr
     row = (await session.execute(
         select(Order, Person, Post, c.path).join(Person, Person.id == Order.person_id)
         .join(Post, Post.id == Order.post_id).join(c, c.id == Post.community_id)
-        .where(Order.id == order_id, Order.activation_id == activation_id))).first()
+        .where(Order.id == order_id, Order.activation_id == activation_id)
+        .execution_options(populate_existing=True))).first()
     if row is None or (principal is not None and not principal.covers(row[3])):
         raise NotFound("未找到该派单", f"No order {order_id}")
     order, person, post, _ = row

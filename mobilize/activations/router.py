@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from mobilize.activations import levels, phone, pins, queries, service
+from mobilize.activations import levels, operator_actions, phone, pins, queries, service
 from mobilize.activations.models import Activation
 from mobilize.db import begin_write, utcnow
 from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep
@@ -260,3 +260,33 @@ async def phone_team(token: str, data: TeamAction, request: Request, session: Se
                                         plans=request.app.state.plans, notices=request.app.state.notices)
     response.status_code = status
     return body
+
+
+class OrderAction(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: str = Field(description="acknowledge | decline | arrive | release | cancel | reassign (改派)")
+    reason: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/activations/{activation_id}/orders/{order_id}/actions",
+             summary="操作派单 Act on an order for a person (arrived, release, cancel, reassign to the next best)")
+async def order_action(activation_id: int, order_id: int, data: OrderAction, request: Request, session: SessionDep,
+                       principal: PrincipalDep, settings: SettingsDep,
+                       idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+    await begin_write(session)
+    return await operator_actions.act_on_order(
+        session, principal, activation_id, order_id, data.action, key=idempotency_key, reason=data.reason,
+        note=data.note, now=utcnow(), local_now=settings.local_now(), plans=request.app.state.plans,
+        notices=request.app.state.notices)
+
+
+@router.post("/activations/{activation_id}/posts/{post_id}/fill",
+             summary="向街道借调补缺 Fill a short post with the best available people of its street")
+async def fill_post(activation_id: int, post_id: int, request: Request, session: SessionDep, principal: PrincipalDep,
+                    settings: SettingsDep):
+    await begin_write(session)
+    return await operator_actions.fill_shortage(session, principal, activation_id, post_id, now=utcnow(),
+                                                local_now=settings.local_now(), plans=request.app.state.plans,
+                                                notices=request.app.state.notices)

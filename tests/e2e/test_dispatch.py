@@ -179,3 +179,34 @@ async def test_escalation_fires_each_step_once_and_catches_up(client, demo, sett
     assert r.status_code in (200, 409)
     if r.status_code == 409:
         assert r.json()["error"]["message_en"]
+
+
+async def test_operator_marks_arrival_and_fills_a_shortage_from_the_street(client, demo, settings):
+    admin, act = await start(client, demo, level="I")
+    orders = (await client.get(f"/api/v1/activations/{act['id']}/orders", headers=admin,
+                               params={"page_size": 1000})).json()["items"]
+    one = orders[0]
+    r = await client.post(f"/api/v1/activations/{act['id']}/orders/{one['id']}/actions", headers=admin,
+                          json={"action": "arrive"})
+    assert r.status_code == 422  # no idempotency key
+    r = await client.post(f"/api/v1/activations/{act['id']}/orders/{one['id']}/actions",
+                          headers={**admin, "Idempotency-Key": "op-arrive-0001"}, json={"action": "arrive"})
+    assert r.status_code == 200 and r.json()["status"] == "arrived"
+    cmd_b = await login(client, "cmd_b")
+    r = await client.post(f"/api/v1/activations/{act['id']}/orders/{one['id']}/actions",
+                          headers={**cmd_b, "Idempotency-Key": "op-arrive-0002"}, json={"action": "cancel"})
+    assert r.status_code == 404  # another community's order does not exist for B
+    # cancel a holder: the post is one short; filling it sends the best available person of the street
+    other = orders[1]
+    r = await client.post(f"/api/v1/activations/{act['id']}/orders/{other['id']}/actions",
+                          headers={**admin, "Idempotency-Key": "op-cancel-0001"}, json={"action": "cancel"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    short = (await client.get(f"/api/v1/activations/{act['id']}/posts", headers=admin,
+                              params={"short": True, "page_size": 1000})).json()["items"]
+    post = next(p for p in short if p["id"] == other["post_id"])
+    assert post["filled"] == post["headcount"] - 1
+    r = await client.post(f"/api/v1/activations/{act['id']}/posts/{post['id']}/fill", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["sent"] == 1 and r.json()["still_short"] == 0
+    r = await client.post(f"/api/v1/activations/{act['id']}/posts/{post['id']}/fill", headers=admin)
+    assert r.status_code == 409  # full again

@@ -1,0 +1,95 @@
+"""What an operator may do to an order from the command center: act for a person without a phone,
+release or cancel, or hand a post to the next best person. Scoped to the operator's subtree and
+idempotent like the phone's buttons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize import audit, idempotency
+from mobilize.access import Principal
+from mobilize.activations.dispatch import fill_post, find_backup, order_state, release_person, write_transition
+from mobilize.activations.models import Activation, Order, Post
+from mobilize.activations.notices import Notices
+from mobilize.activations.queries import get_order
+from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from mobilize.orders import apply
+from mobilize.plans import Plan
+from rosters.models import OrgUnit
+
+__all__ = ["OPERATOR_ACTIONS", "act_on_order", "fill_shortage"]
+
+OPERATOR_ACTIONS = ("acknowledge", "decline", "arrive", "release", "cancel", "reassign")
+
+
+async def act_on_order(session: AsyncSession, principal: Principal, activation_id: int, order_id: int, action: str,
+                       *, key: str | None, reason: str | None, note: str | None, now: datetime, local_now: datetime,
+                       plans: dict[str, Plan], notices: Notices | None = None) -> dict:
+    """Return the order after an operator's ``action`` (``reassign`` also sends the next best person)."""
+    key = idempotency.require_key(key)
+    if not principal.can_write_rosters:
+        raise Forbidden("当前角色不能操作派单", "Your role may not act on orders")
+    if action not in OPERATOR_ACTIONS:
+        raise InvalidInput("未知操作", "Unknown action", [Problem("可选：" + "、".join(OPERATOR_ACTIONS),
+                                                                   "one of " + ", ".join(OPERATOR_ACTIONS),
+                                                                   field="action", value=action)])
+    row = (await session.execute(
+        select(Order, OrgUnit.path).join(Post, Post.id == Order.post_id).join(OrgUnit, OrgUnit.id == Post.community_id)
+        .where(Order.id == order_id, Order.activation_id == activation_id)
+        .execution_options(populate_existing=True))).first()
+    if row is None or not principal.covers(row[1]):
+        raise NotFound("未找到该派单", f"No order {order_id}")
+    order = row[0]
+    scope, digest = principal.actor, idempotency.request_hash(order_id, action, reason, note)
+    stored = await idempotency.replay(session, scope, key, digest)
+    if stored is not None:
+        return stored[1]
+    activation = await session.get(Activation, activation_id)
+    if activation.status != "active":
+        raise Conflict("该启动已结束", "This activation has ended", activation_id=activation_id)
+    code = {"cancel": reason or "operator", "release": reason or "operator", "reassign": reason or "operator"}
+    tr = apply(order_state(order), action, actor="operator", at=now, reason=code.get(action, reason), note=note)
+    if not await write_transition(session, order, tr, actor=principal.actor):
+        raise Conflict("派单状态刚刚发生变化，请刷新", "The order just changed; reload and try again")
+    if not tr.noop and tr.order.status in ("declined", "reassigned", "cancelled", "released"):
+        await release_person(session, activation, order.person_id)
+    if not tr.noop and tr.order.status in ("declined", "reassigned"):
+        plan = plans[activation.hazard]
+        await find_backup(session, order, local_now=local_now, now=now,
+                          ack_minutes=plan.acknowledge_minutes[activation.level],
+                          arrive_minutes=plan.arrive_minutes[activation.level], notices=notices)
+    data = await get_order(session, activation_id, order_id, principal)
+    await idempotency.remember(session, scope, key, digest, 200, data)
+    return data
+
+
+async def fill_shortage(session: AsyncSession, principal: Principal, activation_id: int, post_id: int, *,
+                        now: datetime, local_now: datetime, plans: dict[str, Plan],
+                        notices: Notices | None = None) -> dict:
+    """Return the post's fill after sending the best available people of its street to its open places."""
+    if not principal.can_write_rosters:
+        raise Forbidden("当前角色不能调配人员", "Your role may not send people")
+    row = (await session.execute(select(Post, OrgUnit.path).join(OrgUnit, OrgUnit.id == Post.community_id)
+                                 .where(Post.id == post_id, Post.activation_id == activation_id))).first()
+    if row is None or not principal.covers(row[1]):
+        raise NotFound("未找到该岗位", f"No post {post_id}")
+    post = row[0]
+    activation = await session.get(Activation, activation_id)
+    if activation.status != "active" or not post.active:
+        raise Conflict("该岗位已不在岗", "This post is no longer staffed", activation_id=activation_id)
+    holders = (await session.execute(select(Order.leader_part).where(
+        Order.post_id == post.id, Order.status.in_(("notified", "acknowledged", "en_route", "arrived", "escalated")))
+    )).scalars().all()
+    missing = post.headcount - len(holders)
+    if missing <= 0:
+        raise Conflict("该岗位已满员", "This post is already full", post=post.id)
+    plan = plans[activation.hazard]
+    sent = await fill_post(session, activation, post, missing, leader=post.leader_required and not any(holders),
+                           local_now=local_now, now=now, ack_minutes=plan.acknowledge_minutes[activation.level],
+                           arrive_minutes=plan.arrive_minutes[activation.level], notices=notices)
+    await audit.record(session, actor=principal.actor, action="post.fill", target=f"post:{post.id}",
+                       detail={"missing": missing, "sent": len(sent)})
+    return {"post": post.id, "missing": missing, "sent": len(sent), "orders": sent, "still_short": missing - len(sent)}
