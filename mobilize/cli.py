@@ -241,8 +241,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     port = port or settings.port
     if "MOBILIZE_PUBLIC_URL" not in os.environ:  # links must point where this server listens
         settings.public_url = f"http://{host}:{port}"
-    if f"http://{host}:{port}" not in settings.allowed_origins:
-        settings.allowed_origins = [*settings.allowed_origins, f"http://{host}:{port}"]
+    names = {host, "localhost", "127.0.0.1"} if host in ("127.0.0.1", "localhost", "0.0.0.0") else {host}
+    own = [f"http://{name}:{port}" for name in sorted(names) if name != "0.0.0.0"]
+    settings.allowed_origins = [*settings.allowed_origins, *(o for o in own if o not in settings.allowed_origins)]
     console.print(f"服务地址 Serving on [bold]http://{host}:{port}/[/]  (API 文档 docs: /docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
                 ws="websockets-sansio" if _has_sansio() else "auto")

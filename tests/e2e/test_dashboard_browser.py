@@ -25,7 +25,8 @@ pytestmark = [
 @pytest.fixture
 def live_server(sqlite_url, tmp_path):
     codes = asyncio.run(seed_demo(Settings(database_url=sqlite_url)))
-    server = LiveServer(sqlite_url, tmp_path)
+    # Messages wait in the outbox (the "gateway" is a closed port), so their links stay readable for the test.
+    server = LiveServer(sqlite_url, tmp_path, MOBILIZE_NOTIFY_CHANNEL="sms", MOBILIZE_SMS_URL="http://127.0.0.1:9/")
     yield server.base, codes
     server.stop()
 
