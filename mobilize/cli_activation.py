@@ -15,7 +15,7 @@ from mobilize.cli import _plans, _run, _spinner, app, console, err
 from mobilize.db import create_sessionmaker, session_scope
 from mobilize.settings import Settings
 
-__all__ = ["activate", "level_", "end_"]
+__all__ = ["activate", "level_", "end_", "drill"]
 
 
 
@@ -132,3 +132,40 @@ def end_(activation_id: Annotated[int, typer.Argument(help="启动编号 activat
             return await end(session, activation_id, notices=_notices(settings))
 
     _print_activation(_run(work), as_json)
+
+
+@app.command()
+def drill(
+    scenario: Annotated[str, typer.Argument(help="场景文件或内置场景名 scenario file, or a shipped name (street_flood, "
+                                                 "city_typhoon, community_epidemic)")],
+    runs: Annotated[int, typer.Option(min=1, max=100000, help="蒙特卡洛次数 number of runs")] = 100,
+    seed: Annotated[int, typer.Option(help="随机种子 seed (run k uses seed+k)")] = 1,
+    report: Annotated[Path | None, typer.Option(help="写出 HTML 报告 write the self-contained HTML report")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+    processes: Annotated[int | None, typer.Option(help="并行进程数 parallel processes (default: all cores)")] = None,
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="运行场景中的对比方案 run the variants")] = True,
+) -> None:
+    """演练推演 Run a drill scenario many times on a virtual clock through the real dispatch core."""
+    from mobilize.errors import MobilizeError
+    from scenarios.cli import resolve_path, run_drill
+    from scenarios.model import load_scenario
+
+    try:
+        path = resolve_path(scenario)
+        loaded = load_scenario(path)
+        if loaded.roster.source == "database":  # a live roster is read once, then the runs go on in memory
+            from scenarios.live import load_live_world
+
+            async def read(settings: Settings, engine: AsyncEngine):
+                async with session_scope(create_sessionmaker(engine)) as session:
+                    await load_live_world(session, loaded)
+
+            _run(read)
+        run_drill(path, runs, seed, report, as_json, progress=not as_json, processes=processes, compare=compare)
+    except MobilizeError as exc:
+        err.print(f"[bold red]错误 Error:[/] {exc.message_zh} / {exc.message_en}")
+        for problem in exc.problems:
+            err.print(f"  • {problem}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    if report is not None:
+        console.print(f"报告已写出 Report written to {report}")

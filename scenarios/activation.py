@@ -1,0 +1,486 @@
+"""An activation held in memory: what the activation services do with rows, done with plain objects.
+
+Each method is the in-memory twin of one service and calls the same pure core (see
+:mod:`scenarios.simulator` for the whole mapping); only persistence, events, links and notifications
+are left out. The drill-only injects (illness, road cut, extra posts) act as a person or an operator
+would through the same state machine and the same backup search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from mobilize.activations.writes import demands_of
+from mobilize.branches import BranchPlan, Member, form_branches, repair_branches
+from mobilize.costs import Post as Demand
+from mobilize.errors import Conflict
+from mobilize.escalation import (
+    default_ladder,
+    due_steps,
+    mark_fired,
+    next_check_at,
+    overdue,
+)
+from mobilize.orders import OrderState, Transition, apply, new_order
+from mobilize.plans import LEVELS, Plan, PostSpec, Site, plan_posts
+from mobilize.solver import Assignment, solve
+from scenarios.metrics import Trace
+from scenarios.model import ExtraPosts, PolicySpec
+from scenarios.world import World
+
+__all__ = ["MemoryActivation", "OrderRec"]
+
+_SOLVES: dict[tuple, list[Assignment]] = {}
+
+
+@dataclass(slots=True)
+class OrderRec:
+    """One dispatch order: the row's fields the core needs, with its state machine state."""
+
+    id: int
+    person: int  # index into the world's people
+    post: str
+    leader_part: bool
+    borrowed: bool
+    cost: int
+    km: float
+    state: OrderState
+    check_at: float | None = None  # when the sweeper next looks at it (virtual minutes)
+
+
+class MemoryActivation:
+    """One activation of ``world``'s ``scope`` on a virtual clock (minutes after ``t0``).
+
+    ``notify(order, t)`` is called for every new order (the simulator draws the person's answer);
+    ``wake(t, order_id)`` asks the simulator's clock to run :meth:`sweep` for an order at ``t``.
+    """
+
+    def __init__(self, world: World, plan: Plan, scope: str, level: str, policy: PolicySpec, t0: datetime,
+                 trace: Trace, *, notify: Callable[[OrderRec, float], None], wake: Callable[[float, int], None]):
+        self.world, self.plan, self.level, self.policy, self.t0, self.trace = world, plan, level, policy, t0, trace
+        self.cost_policy = policy.cost_policy()
+        self.notify, self.wake = notify, wake
+        self.sites = [world.sites[c] for c in world.communities_under(scope)]
+        self.streets = sorted({s.street for s in self.sites})
+        if policy.borrowing:
+            self.people, self.by_street = world.people, world.by_street
+        else:
+            # No borrowing (街道统筹 off): each community is a street of its own, so the solver builds no
+            # borrow edge at all (as pins.suggest_pins does) — exact, and cheaper than a prohibitive cost.
+            self.people = [replace(p, street=p.community) for p in world.people]
+            self.by_street = {}
+            for i, p in enumerate(self.people):
+                self.by_street.setdefault(p.street, []).append(i)
+        self.scope_people = sorted(i for s in self.streets for i in world.by_street.get(s, ()))
+        self.available = world.available_at(t0)
+        self.orders: list[OrderRec] = []
+        self.open_of: dict[int, int] = {}  # person -> open order id
+        self.holders: dict[str, list[int]] = {}  # post key -> open order ids
+        self.specs: dict[str, PostSpec] = {}
+        self.extras: list[PostSpec] = []
+        self.said_no: set[int] = set()  # declined or reassigned in this activation: not asked again
+        self.out: set[int] = set()  # fell ill
+        self.cut: set[str] = set()
+        self.confined: dict[int, str] = {}  # person -> the cut grid they live in
+        self.branches: dict[str, BranchPlan] = {}
+        self.dirty: set[str] = set()
+        self.ladder = default_ladder(self.deadlines()[0])
+        self.ended = False
+        self.posts_of: dict[str, list[str]] = {}  # community -> post keys
+        self.arrivals: set[str] = set()  # communities with new arrivals since the last settle
+        self._unblock()
+
+    def _unblock(self) -> None:
+        """Recompute who may be asked as a backup: available, not ill, not holding an order, never said no."""
+        self.blocked = [not self._ok(i) or i in self.open_of or i in self.said_no for i in range(len(self.people))]
+
+    # --- clock and bookkeeping ---------------------------------------------------------------------
+
+    def at(self, t: float) -> datetime:
+        return self.t0 + timedelta(minutes=t)
+
+    def minutes(self, when: datetime) -> float:
+        return (when - self.t0).total_seconds() / 60.0
+
+    def deadlines(self) -> tuple[int, int]:
+        return self.policy.deadlines(self.plan, self.level)
+
+    def _street(self, spec: PostSpec) -> str:
+        return spec.street if self.policy.borrowing else spec.community
+
+    def _demand(self, spec: PostSpec) -> Demand:
+        d = demands_of([spec])[0]
+        return d if self.policy.borrowing else replace(d, street=spec.community)
+
+    def _set_specs(self, specs: list[PostSpec], t: float) -> None:
+        new = {s.key: s for s in specs}
+        for key, spec in self.specs.items():
+            if key not in new:
+                self.trace.demand(t, spec, 0)
+        for key, spec in new.items():
+            old = self.specs.get(key)
+            if old is None or old.headcount != spec.headcount:
+                self.trace.demand(t, spec, spec.headcount)
+        self.specs = new
+        self.posts_of = {}
+        for key in sorted(new):
+            self.posts_of.setdefault(new[key].community, []).append(key)
+
+    def _apply(self, rec: OrderRec, action: str, actor: str, t: float, reason: str | None = None,
+               note: str | None = None) -> Transition:
+        """Apply one action through the state machine and keep holders, trace and sweeper check in step."""
+        before = rec.state
+        tr = apply(before, action, actor=actor, at=self.at(t), reason=reason, note=note)
+        if tr.noop:
+            return tr
+        rec.state = tr.order
+        self.trace.order(t, self.specs.get(rec.post), rec.post, before, rec.state, self.world.people[rec.person])
+        party = self.world.people[rec.person].party_member  # only party members make up branches
+        if before.is_open and not rec.state.is_open:
+            self.open_of.pop(rec.person, None)
+            self.holders[rec.post].remove(rec.id)
+            if party:
+                self.dirty.add(rec.post.split("/", 1)[0])
+            i = rec.person
+            self.blocked[i] = not self._ok(i) or i in self.said_no or rec.state.status in ("declined", "reassigned")
+        if party and rec.state.arrived_at is not None and before.arrived_at is None:
+            self.arrivals.add(rec.post.split("/", 1)[0])
+        self._reschedule(rec, t)
+        return tr
+
+    def _reschedule(self, rec: OrderRec, t: float) -> None:
+        when = next_check_at(rec.state, self.ladder)
+        if when is None:
+            rec.check_at = None
+            return
+        m = max(self.minutes(when), t)
+        if m != rec.check_at:
+            rec.check_at = m
+            self.wake(m, rec.id)
+
+    def _dispatch(self, assignments, t: float) -> list[OrderRec]:
+        """Create one notified order per assignment (``writes.insert_orders``) and tell the simulator."""
+        ack, arrive = self.deadlines()
+        made = []
+        for a in assignments:
+            i = self.world.index[a.person]
+            spec = self.specs[a.post]
+            person = self.world.people[i]
+            km = a.travel_minutes / self.cost_policy.minutes_per_km  # the solver's own travel distance
+            rec = OrderRec(len(self.orders), i, a.post, a.leader_part, a.borrowed, int(a.cost), km,
+                           new_order(self.at(t), ack, arrive))
+            self.orders.append(rec)
+            self.open_of[i] = rec.id
+            self.blocked[i] = True
+            self.holders.setdefault(a.post, []).append(rec.id)
+            self.trace.order(t, spec, a.post, None, rec.state, person)
+            self.trace.count("notified")
+            if a.borrowed:
+                self.trace.count("borrowed")
+            self._reschedule(rec, t)
+            if person.party_member:
+                self.dirty.add(spec.community)
+            made.append(rec)
+        for rec in made:
+            self.notify(rec, t)
+        return made
+
+    # --- eligibility (load_candidates) and the solve ------------------------------------------------
+
+    def _said_no(self, i: int) -> None:
+        self.said_no.add(i)
+        self.blocked[i] = True
+
+    def _ok(self, i: int) -> bool:
+        return self.available[i] and i not in self.out
+
+    def _reaches(self, i: int, spec: PostSpec) -> bool:
+        grid = self.world.grid_of_post(spec.site_code)
+        inside = grid if grid in self.cut else None
+        return self.confined.get(i) == inside
+
+    def _solve(self, people: list[int], specs: list[PostSpec]) -> list[Assignment]:
+        """Return the optimal assignment of ``people`` to ``specs`` (``mobilize.solver.solve``).
+
+        A road cut splits the problem exactly: each cut grid's posts with its own people, the rest
+        with everyone else — one :func:`solve` per part.
+        """
+        if not specs:
+            return []
+        parts: dict[str | None, tuple[list[int], list[PostSpec]]] = {None: ([], [])}
+        for g in sorted(self.cut):
+            parts[g] = ([], [])
+        for spec in specs:
+            grid = self.world.grid_of_post(spec.site_code)
+            parts[grid if grid in self.cut else None][1].append(spec)
+        for i in people:
+            parts[self.confined.get(i)][0].append(i)
+        out: list[Assignment] = []
+        for key in sorted(parts, key=lambda k: (k is not None, k or "")):
+            who, posts = parts[key]
+            if posts:
+                sol = solve([self.people[i] for i in who], [self._demand(s) for s in posts], self.cost_policy)
+                out.extend(sol.assignments)
+        return out
+
+    # --- services ------------------------------------------------------------------------------------
+
+    def activate(self, t: float, extras: list[ExtraPosts] = ()) -> list[OrderRec]:
+        """One-key activation (``service.activate``): place the posts, solve, dispatch, form branches."""
+        self._unblock()
+        for inject in extras:
+            self.extras += self._extra_specs(inject)
+        self._set_specs(plan_posts(self.plan, self.level, self.sites) + self.extras, t)
+        people = [i for i in self.scope_people if self._ok(i)]
+        key = (id(self.world), tuple(s.community for s in self.sites), self.level, self.policy,
+               tuple(sorted(self.out)), tuple(sorted(self.cut)), tuple(s.key for s in self.extras), self.t0)
+        assignments = _SOLVES.get(key)
+        if assignments is None:  # the same inputs give the same optimum: solve once per process
+            assignments = self._solve(people, list(self.specs.values()))
+            if len(_SOLVES) > 8:
+                _SOLVES.clear()
+            _SOLVES[key] = assignments
+        made = self._dispatch(assignments, t)
+        self.branches = self._split(form_branches(self._members(self.sites_codes())))
+        self.dirty.clear()
+        return made
+
+    def sites_codes(self) -> list[str]:
+        return [s.community for s in self.sites]
+
+    def change_level(self, level: str, t: float) -> list[OrderRec]:
+        """Raise or lower the level (``levels.change_level``): surviving holders stay, the rest is solved."""
+        if level == self.level or self.ended:
+            return []
+        self.level = level
+        self.ladder = default_ladder(self.deadlines()[0])
+        specs = plan_posts(self.plan, level, self.sites) + self.extras
+        spec_by_key = {s.key: s for s in specs}
+        kept, dropped = [], []
+        for key in sorted(self.holders):
+            here = [self.orders[o] for o in self.holders[key]]
+            spec = spec_by_key.get(key)
+            if spec is None:
+                dropped += here
+                continue
+            here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
+            kept += here[:spec.headcount]
+            dropped += here[spec.headcount:]
+        kept_at: dict[str, list[OrderRec]] = {}
+        for o in kept:
+            kept_at.setdefault(o.post, []).append(o)
+        residual = []
+        for spec in specs:
+            here = kept_at.get(spec.key, [])
+            left = spec.headcount - len(here)
+            if left > 0:
+                residual.append(replace(spec, headcount=left,
+                                        leader_required=spec.leader_required and not any(o.leader_part for o in here)))
+        for o in sorted(dropped, key=lambda o: o.id):
+            self._apply(o, "cancel", "system", t, reason="level_changed")
+            self.trace.count("cancelled")
+        self._set_specs(specs, t)
+        self.available = self.world.available_at(self.at(t))
+        self._unblock()
+        kept_people = {o.person for o in kept}
+        people = [i for i in self.scope_people if self._ok(i) and i not in kept_people and i not in self.open_of]
+        made = self._dispatch(self._solve(people, residual), t)
+        self.branches = self._split(form_branches(self._members(self.sites_codes())))
+        self.dirty.clear()
+        self.trace.count("level_changes")
+        return made
+
+    def find_backup(self, rec: OrderRec, t: float) -> OrderRec | None:
+        """Give a freed slot to the best available backup (``dispatch.find_backup``), or report it short."""
+        spec = self.specs.get(rec.post)
+        if spec is None or self.ended:
+            return None
+        blocked = self.blocked
+        people = [i for i in self.by_street.get(self._street(spec), ()) if not blocked[i]]
+        if self.cut:
+            people = [i for i in people if self._reaches(i, spec)]
+        need, any_of = spec.skills_all, spec.skills_any
+        ps = self.people
+
+        def fits(i: int) -> bool:  # holds the skills (and is a designated leader, for the leader part)
+            p = ps[i]
+            return need <= p.skills and (not any_of or bool(any_of & p.skills)) and (p.leader or not rec.leader_part)
+
+        # Someone who cannot fit gets no edge; left out, they change nothing — except a squad member, who
+        # still counts towards the squad's anchor post, so squad members always stay in.
+        people = [i for i in people if ps[i].squad is not None or fits(i)]
+        if not any(fits(i) for i in people):
+            solution = None  # no edge at all: the solve would find nobody
+        else:
+            demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
+            # The post's own community first: a one-slot group is short (街道统筹) exactly when its community
+            # has nobody for it, and then, only then, the street's other people get edges. Squads never span
+            # communities, so this first solve is the full solve whenever it finds someone.
+            own = [i for i in people if ps[i].community == spec.community]
+            solution = solve([ps[i] for i in own], [demand], self.cost_policy)
+            if not solution.assignments and len(own) < len(people):
+                self.trace.count("backup_street_solves")
+                solution = solve([ps[i] for i in people], [demand], self.cost_policy)
+        if solution is None or not solution.assignments:
+            self.trace.count("backup_none")
+            return None
+        self.trace.count("backup_found")
+        return self._dispatch(solution.assignments, t)[0]
+
+    def answer(self, rec: OrderRec, action: str, t: float, reason: str | None = None) -> None:
+        """A person's answer from the phone (``phone.act``): a decline releases them and finds a backup."""
+        if self.ended:
+            return
+        try:
+            tr = self._apply(rec, action, "person", t, reason=reason)
+        except Conflict:
+            if rec.state.status == "reassigned" and action in ("acknowledge", "decline"):
+                self.trace.count("late_after_reassign")
+            return
+        if tr.late:
+            self.trace.count("late_answers")
+        if not tr.noop and tr.order.status == "declined":
+            self.trace.count("declined")
+            self._said_no(rec.person)
+            self.find_backup(rec, t)
+
+    def sweep(self, order_id: int, t: float) -> None:
+        """The sweeper's work on one due order (``sweeper._one``): timeout, ladder steps, reassignment."""
+        rec = self.orders[order_id]
+        if rec.check_at != t or self.ended:
+            return  # superseded by a later schedule
+        rec.check_at = None
+        now = self.at(t)
+        missed = overdue(rec.state, now)
+        if missed:
+            tr = self._apply(rec, missed, "system", t)
+            if not tr.stale:
+                self.trace.count("escalated_" + ("ack" if missed == "timeout_ack" else "arrive"))
+        for step in due_steps(rec.state, self.ladder, now):
+            rec.state = mark_fired(rec.state, step)
+            self.trace.count("step_" + step.name)
+            if step.name == "reassign_post":
+                self._apply(rec, "reassign", "system", t, reason="no_answer")
+                self.trace.count("reassigned")
+                self._said_no(rec.person)
+                if self.find_backup(rec, t) is None:
+                    self.trace.count("step_tell_secretary_and_command")
+                return
+        self._reschedule(rec, t)
+
+    def fall_ill(self, people: list[int], t: float) -> None:
+        """People fall ill: their open orders are declined (or, once at the post, reassigned) and backed up."""
+        for i in people:
+            self.out.add(i)
+            self.blocked[i] = True
+            self.trace.count("ill")
+            oid = self.open_of.get(i)
+            if oid is None:
+                continue
+            rec = self.orders[oid]
+            if rec.state.status == "arrived":
+                self._apply(rec, "reassign", "operator", t, reason="ill")
+            else:
+                self._apply(rec, "decline", "person", t, reason="ill")
+            self._said_no(i)
+            self.find_backup(rec, t)
+
+    def cut_road(self, grid: str, t: float) -> list[str]:
+        """A grid becomes unreachable; return the posts whose holders were moved.
+
+        Holders not yet at their post who can no longer reach it (outsiders on the grid's posts, the
+        grid's people on posts outside) are stood down by an operator (``cancel``, reason ``road_cut``:
+        unlike a decline or a reassignment it does not bar them from other posts), then each freed slot
+        goes through the backup search — so the grid's own people can take the grid's posts.
+        """
+        self.cut.add(grid)
+        for i, g in enumerate(self.world.grid):
+            if g == grid:
+                self.confined[i] = grid
+        moved = []
+        for oid in sorted(self.open_of.values()):
+            rec = self.orders[oid]
+            if rec.state.status == "arrived" or self._reaches(rec.person, self.specs[rec.post]):
+                continue
+            self._apply(rec, "cancel", "operator", t, reason="road_cut")
+            self.trace.count("moved_by_road_cut")
+            moved.append(rec)
+        for rec in moved:
+            self.find_backup(rec, t)
+        return [rec.post for rec in moved]
+
+    def add_posts(self, inject: ExtraPosts, t: float) -> list[OrderRec]:
+        """Extra posts at a named place: placed by the plan, solved over who is free (as a level raise)."""
+        specs = self._extra_specs(inject)
+        self.extras += specs
+        self._set_specs(list(self.specs.values()) + specs, t)
+        people = [i for i in self.scope_people if self._ok(i) and i not in self.open_of]
+        return self._dispatch(self._solve(people, specs), t)
+
+    def _extra_specs(self, inject: ExtraPosts) -> list[PostSpec]:
+        site = self.world.sites[inject.community]
+        place = next((p for p in site.places if p[0] == inject.place), None)
+        if place is None:
+            code, name, lat, lon = next(g for g in site.grids if g[0] == inject.place)
+            place = (code, "grid", name, lat, lon)
+        post = next(p for p in self.plan.posts if p.code == inject.post)
+        n = len(self.extras) + 1
+        extra = replace(post, code=f"{post.code}+{n}", per="place", location=place[1], add_every=0,
+                        headcount={lvl: inject.headcount for lvl in LEVELS})
+        one = Plan(self.plan.hazard, self.plan.zh, self.plan.en, (extra,), self.plan.acknowledge_minutes,
+                   self.plan.arrive_minutes)
+        return plan_posts(one, self.level, [Site(site.community, site.street, site.lat, site.lon, (), (place,))])
+
+    def end(self, t: float) -> None:
+        """Switch back (``service.end``): release every open order."""
+        for oid in sorted(self.open_of.values()):
+            self._apply(self.orders[oid], "release", "system", t, reason="activation_ended")
+        self.ended = True
+
+    # --- temporary branches ---------------------------------------------------------------------------
+
+    def _members(self, communities) -> list[Member]:
+        """Return the party members holding open orders on posts of ``communities`` (``writes.members_of``)."""
+        out = []
+        for key in (k for c in communities for k in self.posts_of.get(c, ())):
+            spec = self.specs[key]
+            for oid in self.holders.get(key, ()):
+                p = self.world.people[self.orders[oid].person]
+                if p.party_member:
+                    out.append(Member(p.id, spec.community, spec.group, True, p.leader, spec.group == "command", key,
+                                      spec.lat, spec.lon))
+        return out
+
+    @staticmethod
+    def _split(plan: BranchPlan) -> dict[str, BranchPlan]:
+        out: dict[str, list] = {}
+        for b in plan.branches:
+            out.setdefault(b.community, [[], []])[0].append(b)
+        for n in plan.no_branch:
+            out.setdefault(n.community, [[], []])[1].append(n)
+        return {c: BranchPlan(tuple(bs), tuple(ns)) for c, (bs, ns) in out.items()}
+
+    def settle(self, t: float) -> None:
+        """Repair the branches of communities whose members changed, and note branches formed on the ground."""
+        if not self.dirty and not self.arrivals:
+            return
+        for c in sorted(self.dirty):
+            previous = self.branches.get(c, BranchPlan((), ()))
+            members = self._members([c])
+            if {pid for b in previous.branches for pid in b.members} != {m.person for m in members}:
+                self.branches[c] = repair_branches(previous, members)
+                self.trace.count("branch_repairs")
+        for c in sorted(self.dirty | self.arrivals):
+            for b in self.branches.get(c, BranchPlan((), ())).branches:
+                if self.trace.branch_formed_at.get(b.id) is None:
+                    arrived = []
+                    for pid in b.members:
+                        oid = self.open_of.get(self.world.index[pid])
+                        if oid is not None and self.orders[oid].state.arrived_at is not None:
+                            arrived.append(self.orders[oid].state.arrived_at)
+                    # formed when the third of its current members arrived
+                    self.trace.branch_seen(b.id, self.minutes(sorted(arrived)[2]) if len(arrived) >= 3 else None)
+        self.dirty.clear()
+        self.arrivals.clear()
