@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize import audit
 from mobilize.activations import writes
 from mobilize.activations.inputs import load_candidates, load_scope
-from mobilize.activations.models import Activation, Order, PhoneLinkRow, Post
+from mobilize.activations.models import Activation, Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.activations.notices import Notices
 from mobilize.costs import Post as Demand
+from mobilize.branches import Branch as BranchDef
+from mobilize.branches import BranchPlan, Member, PartyGroup, repair_branches
 from mobilize.db import aware, utcnow
 from mobilize.orders import OPEN_STATES, OrderState, Transition
 from mobilize.phonelinks import PhoneLink, check, hash_token, new_token
@@ -31,7 +33,7 @@ from realtime.models import NewEvent
 from rosters.models import OrgUnit, Person
 
 __all__ = ["order_state", "issue_links", "expire_links", "open_link", "write_transition",
-           "find_backup", "fill_post", "release_person", "LINK_DAYS"]
+           "find_backup", "fill_post", "release_person", "repair_branches_of", "LINK_DAYS"]
 
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 _STATE_FIELDS = ("status", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes", "acknowledged_at", "en_route_at",
@@ -95,7 +97,8 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
                                    .values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
-    if tr.from_status in OPEN_STATES and tr.order.status not in OPEN_STATES:  # the post has one place free again
+    left = tr.from_status in OPEN_STATES and tr.order.status not in OPEN_STATES
+    if left:  # the post has one place free again
         await session.execute(update(Post).where(Post.id == order.post_id, Post.filled > 0)
                               .values(filled=Post.filled - 1))
     community = (await session.execute(select(OrgUnit.code).join(Post, Post.community_id == OrgUnit.id)
@@ -108,6 +111,9 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
     if tr.audit:
         await audit.record(session, actor=actor, action=tr.audit, target=f"order:{order.id}",
                            detail={"from": tr.from_status, "to": tr.order.status, "late": tr.late})
+    if left:
+        community_id = (await session.execute(select(Post.community_id).where(Post.id == order.post_id))).scalar()
+        await repair_branches_of(session, order.activation_id, community_id)
     return True
 
 
@@ -182,7 +188,48 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
         await audit.record(session, actor="system:dispatch", action="order.backup" if replaces else "order.fill",
                            target=f"order:{ids[a.person]}", detail={"post": post.id, "cost": int(a.cost)})
     await append_many(session, events)
+    await repair_branches_of(session, activation.id, post.community_id)
     return [ids[p] for p in people]
+
+
+async def repair_branches_of(session: AsyncSession, activation_id: int, community_id: int) -> None:
+    """Re-form a community's temporary branches after its holders changed (临时党支部随人员变动调整).
+
+    Ids, secretaries and party groups are kept where still valid (:func:`mobilize.branches.repair_branches`).
+    """
+    community = await session.get(OrgUnit, community_id)
+    holders = (await session.execute(
+        select(Order.person_id, Post.key, Post.group, Post.lat, Post.lon, Person.group_leader)
+        .join(Post, Post.id == Order.post_id).join(Person, Person.id == Order.person_id)
+        .where(Order.activation_id == activation_id, Post.community_id == community_id,
+               Order.status.in_(OPEN_STATES), Person.party_member.is_(True)))).all()
+    members = [Member(pid, community.code, group, True, leader, group == "command", key, lat, lon)
+               for pid, key, group, lat, lon, leader in holders]
+    stored = (await session.execute(select(Branch).where(
+        Branch.activation_id == activation_id, Branch.community_id == community_id, Branch.status == "active"))).scalars().all()
+    rows = (await session.execute(select(BranchMember).where(
+        BranchMember.branch_id.in_([b.id for b in stored])))).scalars().all() if stored else []
+    previous = BranchPlan(tuple(_stored_branch(b, community.code, [m for m in rows if m.branch_id == b.id])
+                                for b in stored), ())
+    plan = repair_branches(previous, members)
+    await writes.save_branches(session, activation_id, plan, {community.code: community_id}, community_id=community_id)
+    if plan.changes:
+        await append_many(session, [NewEvent(f"activation:{activation_id}", "branches.changed", {
+            "community": community.code, "branches": len(plan.branches),
+            "changes": [{"branch": c.branch, "kind": c.kind} for c in plan.changes][:50]})])
+
+
+def _stored_branch(branch: Branch, community: str, members) -> BranchDef:
+    groups: dict[str, list] = {}
+    heads: dict[str, int] = {}
+    for m in members:
+        if m.party_group:
+            groups.setdefault(m.party_group, []).append(m.person_id)
+            if m.group_head:
+                heads[m.party_group] = m.person_id
+    party_groups = tuple(PartyGroup(gid, heads.get(gid, ids[0]), tuple(ids)) for gid, ids in sorted(groups.items()))
+    return BranchDef(branch.key, community, tuple(branch.groups), branch.secretary_id,
+                     tuple(m.person_id for m in members), party_groups)
 
 
 async def release_person(session: AsyncSession, activation: Activation, person_id: int) -> None:

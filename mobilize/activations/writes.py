@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mobilize.activations.models import Branch, BranchMember, Order, Post, SolveRecord
@@ -202,12 +202,19 @@ def branch_members(solution: Solution, candidates: dict, specs: dict[str, PostSp
 
 
 async def save_branches(session: AsyncSession, activation_id: int, plan: BranchPlan,
-                        community_ids: dict[str, int]) -> None:
-    """Replace the activation's active branches by ``plan`` (ids kept by key, members rewritten)."""
+                        community_ids: dict[str, int], *, community_id: int | None = None) -> None:
+    """Replace the activation's active branches by ``plan`` (ids kept by key, members rewritten).
+
+    With ``community_id`` only that community's branches are replaced (a repair after a change there).
+    """
     db = await Rows.of(session)
     branches = db.table(Branch.__table__)
     active = f"SELECT key, id FROM {branches} WHERE activation_id = ? AND status = 'active'"
-    existing = dict(await db.fetch(active, (activation_id,)))
+    params: tuple = (activation_id,)
+    if community_id is not None:
+        active += " AND community_id = ?"
+        params = (activation_id, community_id)
+    existing = dict(await db.fetch(active, params))
     keep = {b.id for b in plan.branches}
     gone = [bid for key, bid in existing.items() if key not in keep]
     now = db.when(utcnow())
@@ -220,10 +227,9 @@ async def save_branches(session: AsyncSession, activation_id: int, plan: BranchP
     await db.executemany(f"UPDATE {branches} SET groups = ?, joint = ?, secretary_id = ? WHERE id = ?",
                          [(_dumps(list(b.groups)), b.joint, b.secretary, existing[b.id])
                           for b in plan.branches if b.id in existing])
-    ids = dict(await db.fetch(active, (activation_id,))) if existing or plan.branches else {}
+    ids = dict(await db.fetch(active, params)) if existing or plan.branches else {}
     if existing:
-        await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(
-            select(Branch.id).where(Branch.activation_id == activation_id, Branch.status == "active"))))
+        await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(list(existing.values()))))
     rows = []
     for b in plan.branches:
         in_group = {}

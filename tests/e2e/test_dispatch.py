@@ -210,3 +210,21 @@ async def test_operator_marks_arrival_and_fills_a_shortage_from_the_street(clien
     assert r.json()["sent"] == 1 and r.json()["still_short"] == 0
     r = await client.post(f"/api/v1/activations/{act['id']}/posts/{post['id']}/fill", headers=admin)
     assert r.status_code == 409  # full again
+
+
+async def test_branches_are_repaired_when_a_member_leaves(client, demo, settings):
+    admin, act = await start(client, demo, level="I")
+    branches = (await client.get(f"/api/v1/activations/{act['id']}/branches", headers=admin)).json()
+    branch = max(branches, key=lambda b: len(b["members"]))
+    secretary = branch["secretary_id"]
+    tokens = await links(settings, act["id"])
+    r = await client.post(f"/api/v1/m/{tokens[secretary]}/actions", json={"action": "decline", "reason": "ill"},
+                          headers={"Idempotency-Key": "sec-declines-01"})
+    assert r.status_code == 200, r.text
+    after = {b["key"]: b for b in (await client.get(f"/api/v1/activations/{act['id']}/branches",
+                                                      headers=admin)).json() if b["status"] == "active"}
+    everyone = {m["person_id"] for b in after.values() for m in b["members"]}
+    assert secretary not in everyone  # the one who left is no longer a member anywhere
+    kept = after.get(branch["key"])
+    if kept is not None:  # the branch goes on with a new secretary from its members
+        assert kept["secretary_id"] != secretary and kept["secretary_id"] in {m["person_id"] for m in kept["members"]}
