@@ -1,8 +1,9 @@
 """Live status for the app: who may watch which channel, what a newcomer sees first, and the stats.
 
 Wires :mod:`realtime` (which knows nothing of mobilize) to operators, activations and units.
-Channels: ``activation:<id>`` (the command center: every event plus stats) and ``unit:<code>`` (a
-street or community view). An operator may watch an activation whose scope overlaps their subtree;
+Channels: ``activation:<id>`` (the command center: every event plus stats), ``unit:<code>`` (a
+street or community view) and ``person:<id>`` (a phone, connected with its personal link: its own
+orders only). An operator may watch an activation whose scope overlaps their subtree;
 one whose subtree is only part of the scope (a community inside a city-wide activation) sees only
 its own communities' order and shortage events and stats.
 """
@@ -17,13 +18,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from mobilize.access import Principal
+from mobilize.activations.dispatch import open_link
 from mobilize.activations.models import Activation, Order, Post
+from mobilize.db import utcnow
 from mobilize.errors import MobilizeError
 from mobilize.security import principal_for, read_token
 from realtime.stats import tally
 from rosters.models import OrgUnit
 
-__all__ = ["Watcher", "LiveStatus"]
+__all__ = ["Watcher", "PhoneWatcher", "LiveStatus"]
+
+
+@dataclass(frozen=True)
+class PhoneWatcher:
+    """A phone connected with a personal link: it may watch its own person's channel only."""
+
+    person_id: int
+    activation_id: int
 
 
 @dataclass
@@ -41,16 +52,30 @@ class LiveStatus:
         self.sessionmaker = sessionmaker
         self.secret = secret
 
-    async def authenticate(self, token: str) -> Watcher | None:
+    async def authenticate(self, token: str) -> Watcher | PhoneWatcher | None:
+        """Return who a token is: an operator (signed token) or a person (their phone link)."""
         try:
             operator_id = read_token(token, secret=self.secret)
+        except MobilizeError:
+            return await self._phone(token)
+        try:
             async with self.sessionmaker() as session:
                 return Watcher(await principal_for(session, operator_id), {})
         except MobilizeError:
             return None
 
-    async def authorize(self, watcher: Watcher, channel: str) -> bool:
+    async def _phone(self, token: str) -> PhoneWatcher | None:
+        try:
+            async with self.sessionmaker() as session:
+                link = await open_link(session, token, now=utcnow())
+        except MobilizeError:
+            return None
+        return PhoneWatcher(link.person_id, link.activation_id)
+
+    async def authorize(self, watcher: Watcher | PhoneWatcher, channel: str) -> bool:
         kind, _, key = channel.partition(":")
+        if isinstance(watcher, PhoneWatcher):  # a phone sees its own person's stream, nothing else
+            return channel == f"person:{watcher.person_id}"
         principal = watcher.principal
         async with self.sessionmaker() as session:
             if kind == "activation" and key.isdigit():
@@ -79,7 +104,9 @@ class LiveStatus:
                                                                 OrgUnit.path.startswith(path)))
         return frozenset(rows.scalars())
 
-    def filter(self, watcher: Watcher, message: dict[str, Any]) -> dict[str, Any] | None:
+    def filter(self, watcher: Watcher | PhoneWatcher, message: dict[str, Any]) -> dict[str, Any] | None:
+        if isinstance(watcher, PhoneWatcher):
+            return message
         channel = message.get("stream") or message.get("channel")
         visible = watcher.communities.get(channel)
         if visible is None:
@@ -92,9 +119,15 @@ class LiveStatus:
             return None
         return message
 
-    async def snapshot(self, channel: str, watcher: Watcher) -> dict[str, Any]:
+    async def snapshot(self, channel: str, watcher: Watcher | PhoneWatcher) -> dict[str, Any]:
         kind, _, key = channel.partition(":")
         async with self.sessionmaker() as session:
+            if kind == "person":
+                order = (await session.execute(select(Order.id, Order.status).where(
+                    Order.person_id == int(key), Order.activation_id == watcher.activation_id)
+                    .order_by(Order.id.desc()).limit(1))).first()
+                return {"person": int(key), "order": order.id if order else None,
+                        "status": order.status if order else None}
             if kind == "activation":
                 activation = await session.get(Activation, int(key))
                 data = {"activation": {"id": activation.id, "hazard": activation.hazard, "level": activation.level,

@@ -87,7 +87,27 @@
       const body = await r.json();
       if (!r.ok) return showError(body, r.status);
       render(body);
+      live(body.person.id);
     } catch (e) { banner("failed", t("offline")); setTimeout(load, 5000); }
+  }
+
+  // Live updates of one's own order over the websocket (person channel); polling stays as a fallback.
+  let socket = null, retry = 0;
+  function live(personId) {
+    if (socket || !("WebSocket" in window)) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?token=${encodeURIComponent(token)}`);
+    socket.onopen = () => { retry = 0; socket.send(JSON.stringify({ type: "subscribe", channel: `person:${personId}`, since: null })); };
+    socket.onmessage = (m) => {
+      const msg = JSON.parse(m.data);
+      if (msg.type === "ping") socket.send(JSON.stringify({ type: "pong" }));
+      else if (msg.type === "event") load();
+    };
+    socket.onclose = (e) => {
+      socket = null;
+      if (e.code === 1008 && e.reason !== "resync") return;  // link no longer valid: the page says so on reload
+      setTimeout(() => live(personId), Math.min(1000 * 2 ** retry++, 30000));
+    };
   }
 
   // A press is remembered (with its key) until the server answers, also across a reload.

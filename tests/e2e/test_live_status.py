@@ -18,7 +18,9 @@ TIMEOUT = 15
 @pytest.fixture
 async def live(settings, tmp_path):
     codes = await seed_demo(settings)
-    server = await asyncio.to_thread(LiveServer, settings.database_url, tmp_path)
+    # Messages wait in the outbox (the "gateway" is a closed port), so their links stay readable for tests.
+    server = await asyncio.to_thread(LiveServer, settings.database_url, tmp_path, MOBILIZE_NOTIFY_CHANNEL="sms",
+                                     MOBILIZE_SMS_URL="http://127.0.0.1:9/")
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
         yield client, server, codes
     await asyncio.to_thread(server.stop)
@@ -116,3 +118,42 @@ async def test_a_community_inside_a_wider_activation_sees_only_its_own(live):
     orders = [m for m in messages if m.get("event") == "order.notified"]
     assert orders and {m["body"]["community"] for m in orders} == {codes["community_a"]}
     assert any(m.get("event") == "activation.started" for m in messages), "scope-wide facts reach the community"
+
+
+async def test_a_phone_link_watches_only_its_own_person(live, settings):
+    from sqlalchemy import select
+
+    from mobilize.db import create_engine, create_sessionmaker, session_scope
+    from mobilize.notify.models import OutboxMessage
+
+    client, server, codes = live
+    admin = await token(client, "admin")
+    act = (await client.post("/api/v1/activations", headers={"Authorization": f"Bearer {admin}"},
+                             json={"scope": codes["community_a"], "hazard": "flood", "level": "III"})).json()
+    engine = create_engine(settings.database_url)
+    async with session_scope(create_sessionmaker(engine)) as s:
+        rows = (await s.execute(select(OutboxMessage.person_id, OutboxMessage.payload).where(
+            OutboxMessage.activation_id == act["id"], OutboxMessage.kind == "order_notified").limit(2))).all()
+    await engine.dispose()
+    (me, payload), (other, _) = rows
+    assert "link" in payload  # undelivered (the gateway is closed), so the link is still there
+    link = payload["link"].rsplit("/", 1)[-1]
+    async with connect(ws_url(server, link)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": f"person:{me}", "since": None}))
+        snapshot = (await receive(ws, lambda m: m["type"] == "snapshot"))[-1]
+        assert snapshot["data"]["status"] == "notified"
+        r = await client.post(f"/api/v1/m/{link}/actions", json={"action": "acknowledge"},
+                              headers={"Idempotency-Key": "ws-phone-ack-01"})
+        assert r.status_code == 200
+        event = (await receive(ws, lambda m: m.get("event") == "order.acknowledged"))[-1]
+        assert event["stream"] == f"person:{me}"
+    async with connect(ws_url(server, link)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": f"person:{other}", "since": None}))
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert ws.close_code == 1008
+    async with connect(ws_url(server, link)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": f"activation:{act['id']}", "since": None}))
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert ws.close_code == 1008
