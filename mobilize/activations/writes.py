@@ -209,27 +209,34 @@ async def save_branches(session: AsyncSession, activation_id: int, plan: BranchP
     """
     db = await Rows.of(session)
     branches = db.table(Branch.__table__)
-    active = f"SELECT key, id FROM {branches} WHERE activation_id = ? AND status = 'active'"
+    # Every stored branch of the scope, whatever its status: a key dissolved earlier (even earlier in
+    # this transaction) comes back to life under its old row rather than as a second one.
+    stored_q = f"SELECT key, id, status FROM {branches} WHERE activation_id = ?"
     params: tuple = (activation_id,)
     if community_id is not None:
-        active += " AND community_id = ?"
+        stored_q += " AND community_id = ?"
         params = (activation_id, community_id)
-    existing = dict(await db.fetch(active, params))
+    stored = {key: (bid, status) for key, bid, status in await db.fetch(stored_q, params)}
+    active = {key: bid for key, (bid, status) in stored.items() if status == "active"}
     keep = {b.id for b in plan.branches}
-    gone = [bid for key, bid in existing.items() if key not in keep]
+    gone = [bid for key, bid in active.items() if key not in keep]
     now = db.when(utcnow())
     await db.executemany(f"UPDATE {branches} SET status = 'dissolved', closed_at = ? WHERE id = ?",
                          [(now, bid) for bid in gone])
     await db.insert(Branch.__table__, ("activation_id", "key", "community_id", "groups", "joint", "secretary_id",
                                        "status", "formed_at"),
                     [(activation_id, b.id, community_ids[b.community], _dumps(list(b.groups)), b.joint, b.secretary,
-                      "active", now) for b in plan.branches if b.id not in existing])
-    await db.executemany(f"UPDATE {branches} SET groups = ?, joint = ?, secretary_id = ? WHERE id = ?",
-                         [(_dumps(list(b.groups)), b.joint, b.secretary, existing[b.id])
-                          for b in plan.branches if b.id in existing])
-    ids = dict(await db.fetch(active, params)) if existing or plan.branches else {}
-    if existing:
-        await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(list(existing.values()))))
+                      "active", now) for b in plan.branches if b.id not in stored])
+    await db.executemany(f"UPDATE {branches} SET groups = ?, joint = ?, secretary_id = ?, status = 'active', "
+                         "closed_at = NULL WHERE id = ?",
+                         [(_dumps(list(b.groups)), b.joint, b.secretary, stored[b.id][0])
+                          for b in plan.branches if b.id in stored])
+    ids = {b.id: stored[b.id][0] for b in plan.branches if b.id in stored}
+    if len(ids) < len(plan.branches):
+        ids.update({key: bid for key, bid, _ in await db.fetch(stored_q, params) if key in keep})
+    touched = [stored[b.id][0] for b in plan.branches if b.id in stored]  # dissolved ones keep their history
+    if touched:
+        await session.execute(delete(BranchMember).where(BranchMember.branch_id.in_(touched)))
     rows = []
     for b in plan.branches:
         in_group = {}

@@ -1,0 +1,389 @@
+"""Acks from phones over HTTP, city-wide: ``python bench/bench_acks.py [--orders 10000] [--postgres URL]``.
+
+Builds the city demo (``generate_city("city", 1)``: 44,000 people, 293 communities, and the demo's
+operators) into a fresh SQLite file, starts ``mobilize serve`` (uvicorn, one process) on a free port of
+127.0.0.1, activates the whole city (flood, level I) through the API and reads the personal links from
+the outbox, as the SMS gateway would. Then a separate load process (an asyncio httpx client, bounded
+concurrency, default 64) posts ``{"action": "acknowledge"}`` to ``/api/v1/m/{token}/actions`` for
+``--orders`` distinct orders, each with its own ``Idempotency-Key``, and reports the sustained rate and
+the latency percentiles; then declines on a sample (each decline runs a backup search over the
+street, a one-slot solve) at a lower concurrency. The client's own ceiling is measured first on
+``GET /healthz`` with the same concurrency, so a client-bound figure shows as such.
+
+Goal (the issue "Dispatch on phones"): ≥ 1,000 acks/s at p99 ≤ 200 ms on SQLite on this machine.
+Everything is bounded (counts, a timeout per request and per phase) and on loopback only.
+``--postgres URL`` runs the same on a scratch PostgreSQL database made (and dropped) beside ``URL``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+HOST = "127.0.0.1"
+SECRET = "bench-secret-key-0123456789abcdef0123456789"
+PASSWORD = "demo-password-1"
+GOAL_RATE, GOAL_P99_MS = 1000.0, 200.0
+REQUEST_TIMEOUT = 30.0
+
+
+# --- the load process ------------------------------------------------------------------------------
+
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection on raw asyncio streams (httpx's pool tops out near 400 requests/s
+    at 64 connections on this box, below what is measured here)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive",
+                 *(f"{k}: {v}" for k, v in headers.items())]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+        if "content-length" not in fields:
+            raise RuntimeError(f"response without Content-Length: {status_line}")
+        payload = await self.reader.readexactly(int(fields["content-length"]))
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return int(status_line.split()[1]), payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+def _load(base: str, requests: list[tuple[str, str, dict | None, str | None]], concurrency: int, out) -> None:
+    """Run in a separate process: send ``requests`` (method, path, json, idempotency key) over ``concurrency``
+    keep-alive connections; send back (wall seconds, [latency seconds], Counter of outcomes)."""
+    import json
+
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    url = urlparse(base)
+
+    async def main() -> tuple[float, list[float], Counter]:
+        latencies: list[float] = []
+        outcomes: Counter = Counter()
+        queue = iter(requests)
+
+        async def worker() -> None:
+            conn = _Conn(url.hostname, url.port)
+            try:
+                for method, path, body, key in queue:
+                    data = None if body is None else json.dumps(body).encode()
+                    start = time.perf_counter()
+                    try:
+                        status, _ = await asyncio.wait_for(
+                            conn.request(method, path, data, {"Idempotency-Key": key} if key else {}), REQUEST_TIMEOUT)
+                        outcome = str(status)
+                    except (OSError, asyncio.IncompleteReadError, TimeoutError, RuntimeError) as exc:
+                        outcome = type(exc).__name__
+                        await conn.close()
+                    latencies.append(time.perf_counter() - start)
+                    outcomes[outcome] += 1
+            finally:
+                await conn.close()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies, outcomes
+
+    out.send(asyncio.run(main()))
+    out.close()
+
+
+def load(base: str, requests: list, concurrency: int, timeout: float) -> tuple[float, list[float], Counter]:
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_load, args=(base, requests, concurrency, send), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            raise RuntimeError(f"the load process did not finish within {timeout:.0f} s")
+        return receive.recv()
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000
+
+
+def report(name: str, wall: float, latencies: list[float], outcomes: Counter, goal: bool = False) -> None:
+    ok = outcomes.get("200", 0)
+    rate = ok / wall if wall else 0.0
+    errors = {k: v for k, v in outcomes.items() if k != "200"}
+    print(f"  {name:<30} {len(latencies):>6,} requests in {wall:6.2f} s = {rate:7.0f}/s ok   "
+          f"p50 {pct(latencies, 50):6.1f} ms  p95 {pct(latencies, 95):6.1f} ms  p99 {pct(latencies, 99):6.1f} ms  "
+          f"max {max(latencies) * 1000:6.0f} ms  mean {statistics.fmean(latencies) * 1000:5.1f} ms  "
+          f"errors {sum(errors.values())}{' ' + str(dict(errors)) if errors else ''}")
+    if goal:
+        met = rate >= GOAL_RATE and pct(latencies, 99) <= GOAL_P99_MS and not errors
+        print(f"  {'':<30} [goal ≥ {GOAL_RATE:,.0f} acks/s at p99 ≤ {GOAL_P99_MS:.0f} ms: {'met' if met else 'MISSED'}]")
+
+
+# --- the city and the server -----------------------------------------------------------------------
+
+
+async def build(url: str) -> tuple[str, float]:
+    """Migrate, load the city demo and the demo's operators; return the city code and seconds taken."""
+    from mobilize.db import create_engine, create_sessionmaker, session_scope
+    from mobilize.migrate import upgrade
+    from mobilize.operators import OperatorCreate, create_operator
+    from rosters.demo import generate_city
+    from rosters.loader import load_roster
+    from rosters.vocabulary import load_workgroups
+
+    start = time.perf_counter()
+    engine = create_engine(url)
+    await upgrade(engine)
+    roster = generate_city("city", 1, today=date.today())
+    maker = create_sessionmaker(engine)
+    async with session_scope(maker) as session:
+        await load_roster(session, roster, workgroups=load_workgroups())
+    city = next(u.code for u in roster.units if u.level == "city")
+    street = next(u.code for u in roster.units if u.level == "street")
+    communities = [u.code for u in roster.units if u.level == "community"]
+    async with session_scope(maker) as session:
+        for username, role, scope in [("admin", "admin", None), ("street", "street_commander", street),
+                                      ("cmd_a", "community_commander", communities[0]),
+                                      ("cmd_b", "community_commander", communities[1]),
+                                      ("planner", "drill_planner", city)]:
+            await create_operator(session, OperatorCreate(username=username, password=PASSWORD, role=role,
+                                                          scope_code=scope), actor="bench")
+    await engine.dispose()
+    return city, time.perf_counter() - start
+
+
+async def links_and_outbox(url: str, activation_id: int) -> tuple[dict[int, str], int]:
+    """Return order id -> token from the outbox's notifications, and how many outbox rows are pending."""
+    from sqlalchemy import func, select
+
+    from mobilize.db import create_engine, create_sessionmaker, session_scope
+    from mobilize.notify.models import OutboxMessage
+
+    engine = create_engine(url)
+    try:
+        async with session_scope(create_sessionmaker(engine)) as s:
+            rows = (await s.execute(select(OutboxMessage.order_id, OutboxMessage.payload).where(
+                OutboxMessage.activation_id == activation_id, OutboxMessage.kind == "order_notified"))).all()
+            pending = (await s.execute(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status.in_(("pending", "sending"))))).scalar_one()
+    finally:
+        await engine.dispose()
+    # Read right after the activation: the notifier drops a link from its row once the message is sent.
+    return {oid: urlparse(p["link"]).path.rsplit("/", 1)[-1] for oid, p in rows if "link" in p}, pending
+
+
+async def pending_outbox(url: str) -> int:
+    return (await links_and_outbox(url, -1))[1]
+
+
+async def statuses(url: str, ids: list[int]) -> Counter:
+    from sqlalchemy import select
+
+    from mobilize.activations.models import Order
+    from mobilize.db import create_engine, create_sessionmaker, session_scope
+
+    engine = create_engine(url)
+    out: Counter = Counter()
+    try:
+        async with session_scope(create_sessionmaker(engine)) as s:
+            for i in range(0, len(ids), 900):
+                out.update((await s.execute(select(Order.status).where(Order.id.in_(ids[i:i + 900])))).scalars())
+    finally:
+        await engine.dispose()
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``mobilize serve`` in a subprocess on loopback (its log to a file in ``tmp``)."""
+
+    def __init__(self, url: str, tmp: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.log_path = tmp / f"server-{self.port}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "MOBILIZE_DATABASE_URL": url, "MOBILIZE_SECRET_KEY": SECRET,
+               "MOBILIZE_LOG_LEVEL": "WARNING", "MOBILIZE_NOTIFY_CHANNEL": "log"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "mobilize.cli", "serve", "--host", HOST,
+                                      "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=tmp)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the server did not start: " + (tmp / f"server-{self.port}.log").read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
+    city, seconds = asyncio.run(build(url))
+    print(f"  city demo loaded in {seconds:.1f} s")
+    server = Server(url, tmp)
+    try:
+        with httpx.Client(base_url=server.base, timeout=600) as client:
+            r = client.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
+            r.raise_for_status()
+            start = time.perf_counter()
+            r = client.post("/api/v1/activations", json={"scope": city, "hazard": "flood", "level": "I"},
+                            headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+            if r.status_code != 201:
+                raise RuntimeError(f"activation refused: {r.status_code} {r.text[:500]}")
+            activated = time.monotonic()
+            act = r.json()
+        summary = act["summary"]
+        print(f"  city-wide flood I through the API in {time.perf_counter() - start:.1f} s: "
+              f"{summary.get('filled', 0):,}/{summary.get('slots', 0):,} slots filled")
+        tokens, pending = asyncio.run(links_and_outbox(url, act["id"]))
+        # The notifier is sending every order's message: let it drain first, so acks are measured alone.
+        start = time.perf_counter()
+        while pending and time.perf_counter() - start < args.drain_timeout:
+            time.sleep(1)
+            pending = asyncio.run(pending_outbox(url))
+        print(f"  {len(tokens):,} links read from the outbox; notifier drained in {time.perf_counter() - start:.1f} s"
+              + (f" ({pending:,} still pending)" if pending else ""))
+
+        order_ids = sorted(tokens)
+        random.Random(1).shuffle(order_ids)
+        warm, n = 200, min(args.orders, len(order_ids) - 200 - args.declines)
+        ack_ids, decline_ids = order_ids[warm:warm + n], order_ids[warm + n:warm + n + args.declines]
+
+        def ack(oid: int, tag: str) -> tuple:
+            return "POST", f"/api/v1/m/{tokens[oid]}/actions", {"action": "acknowledge"}, f"{tag}-{oid:08}"
+
+        timeout = args.phase_timeout
+        wall, lat, out = load(server.base, [("GET", "/healthz", None, None)] * n, args.concurrency, timeout)
+        report(f"client floor GET /healthz (c={args.concurrency})", wall, lat, out)
+        load(server.base, [ack(o, "warm") for o in order_ids[:warm]], args.concurrency, timeout)  # warm-up
+        wall, lat, out = load(server.base, [ack(o, "ack") for o in ack_ids], args.concurrency, timeout)
+        report(f"acknowledge (c={args.concurrency})", wall, lat, out, goal=True)
+        done = asyncio.run(statuses(url, ack_ids))
+        print(f"  {'':<30} orders now: {dict(done)}")
+        wall, lat, out = load(server.base, [ack(o, "ack") for o in ack_ids[:2000]], args.concurrency, timeout)
+        report("same acks repeated (replays)", wall, lat, out)
+
+        declines = [("POST", f"/api/v1/m/{tokens[o]}/actions", {"action": "decline", "reason": "ill"}, f"dec-{o:08}")
+                    for o in decline_ids]
+        wall, lat, out = load(server.base, declines, args.decline_concurrency, timeout)
+        report(f"decline + backup (c={args.decline_concurrency})", wall, lat, out)
+        done = asyncio.run(statuses(url, decline_ids))
+        print(f"  {'':<30} declined orders now: {dict(done)}")
+        server.log.flush()
+        errors = [line for line in server.log_path.read_text(errors="replace").splitlines()
+                  if line.startswith(("ERROR", "sqlalchemy.", "sqlite3.", "asyncpg.")) or "Error:" in line]
+        if errors:
+            print(f"  server log, errors ({len(errors)} lines; last 8):")
+            for line in errors[-8:]:
+                print(f"    {line[:240]}")
+        elapsed = time.monotonic() - activated
+        if elapsed > 9 * 60:
+            print(f"  note: {elapsed:.0f} s since activation: the 10-minute ack deadlines were near, "
+                  "the sweeper may have joined in")
+    finally:
+        server.stop()
+
+
+async def scratch_postgres(url: str, name: str, drop: bool = False) -> str:
+    from sqlalchemy import text
+
+    from mobilize.db import create_engine
+
+    admin = create_engine(url)
+    async with admin.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not drop:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10_000, help="distinct orders to acknowledge (10,000)")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight for acks (64)")
+    parser.add_argument("--declines", type=int, default=200, help="orders to decline (200)")
+    parser.add_argument("--decline-concurrency", type=int, default=8, help="requests in flight for declines (8)")
+    parser.add_argument("--phase-timeout", type=float, default=300, help="seconds a load phase may take (300)")
+    parser.add_argument("--drain-timeout", type=float, default=240, help="seconds to wait for the notifier (240)")
+    parser.add_argument("--postgres", metavar="URL", help="also run on a scratch database beside this one")
+    parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    args = parser.parse_args()
+    print(f"bench_acks: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"{args.orders:,} acks at c={args.concurrency}, {args.declines} declines at c={args.decline_concurrency}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if not args.no_sqlite:
+            print("SQLite")
+            run(f"sqlite+aiosqlite:///{tmp / 'bench.db'}", tmp, args)
+        if args.postgres:
+            name = f"mobilize_bench_acks_{os.getpid()}"
+            pg = asyncio.run(scratch_postgres(args.postgres, name))
+            try:
+                print("PostgreSQL")
+                run(pg, tmp, args)
+            finally:
+                asyncio.run(scratch_postgres(args.postgres, name, drop=True))
+
+
+if __name__ == "__main__":
+    main()
