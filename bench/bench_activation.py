@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is scri
 from bench_solver import floor as lsa_floor  # noqa: E402
 
 from mobilize.activations.models import SolveRecord  # noqa: E402
-from mobilize.activations.service import ActivateRequest, activate, change_level, end  # noqa: E402
+from mobilize.activations.levels import change_level  # noqa: E402
+from mobilize.activations.service import ActivateRequest, activate, end  # noqa: E402
 from mobilize.activations.writes import load_solve  # noqa: E402
 from mobilize.db import begin_write, create_engine, create_sessionmaker  # noqa: E402
 from mobilize.migrate import upgrade  # noqa: E402

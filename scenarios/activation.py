@@ -3,7 +3,8 @@
 Each method is the in-memory twin of one service and calls the same pure core (see
 :mod:`scenarios.simulator` for the whole mapping); only persistence, events, links and notifications
 are left out. The drill-only injects (illness, road cut, extra posts) act as a person or an operator
-would through the same state machine and the same backup search.
+would through the same state machine and the same backup search (:mod:`scenarios.injects`); the
+temporary branches are kept by :mod:`scenarios.branches`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from mobilize.activations.writes import demands_of
-from mobilize.branches import BranchPlan, Member, form_branches, repair_branches
+from mobilize.branches import BranchPlan, form_branches
 from mobilize.costs import Post as Demand
 from mobilize.errors import Conflict
 from mobilize.escalation import (
@@ -24,8 +25,10 @@ from mobilize.escalation import (
     overdue,
 )
 from mobilize.orders import OrderState, Transition, apply, new_order
-from mobilize.plans import LEVELS, Plan, PostSpec, Site, plan_posts
+from mobilize.plans import Plan, PostSpec, plan_posts
 from mobilize.solver import Assignment, solve
+from scenarios.branches import BranchUpkeep
+from scenarios.injects import InjectHandlers
 from scenarios.metrics import Trace
 from scenarios.model import ExtraPosts, PolicySpec
 from scenarios.world import World
@@ -50,7 +53,7 @@ class OrderRec:
     check_at: float | None = None  # when the sweeper next looks at it (virtual minutes)
 
 
-class MemoryActivation:
+class MemoryActivation(InjectHandlers, BranchUpkeep):
     """One activation of ``world``'s ``scope`` on a virtual clock (minutes after ``t0``).
 
     ``notify(order, t)`` is called for every new order (the simulator draws the person's answer);
@@ -247,51 +250,6 @@ class MemoryActivation:
         self.dirty.clear()
         return made
 
-    def sites_codes(self) -> list[str]:
-        return [s.community for s in self.sites]
-
-    def change_level(self, level: str, t: float) -> list[OrderRec]:
-        """Raise or lower the level (``levels.change_level``): surviving holders stay, the rest is solved."""
-        if level == self.level or self.ended:
-            return []
-        self.level = level
-        self.ladder = default_ladder(self.deadlines()[0])
-        specs = plan_posts(self.plan, level, self.sites) + self.extras
-        spec_by_key = {s.key: s for s in specs}
-        kept, dropped = [], []
-        for key in sorted(self.holders):
-            here = [self.orders[o] for o in self.holders[key]]
-            spec = spec_by_key.get(key)
-            if spec is None:
-                dropped += here
-                continue
-            here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
-            kept += here[:spec.headcount]
-            dropped += here[spec.headcount:]
-        kept_at: dict[str, list[OrderRec]] = {}
-        for o in kept:
-            kept_at.setdefault(o.post, []).append(o)
-        residual = []
-        for spec in specs:
-            here = kept_at.get(spec.key, [])
-            left = spec.headcount - len(here)
-            if left > 0:
-                residual.append(replace(spec, headcount=left,
-                                        leader_required=spec.leader_required and not any(o.leader_part for o in here)))
-        for o in sorted(dropped, key=lambda o: o.id):
-            self._apply(o, "cancel", "system", t, reason="level_changed")
-            self.trace.count("cancelled")
-        self._set_specs(specs, t)
-        self.available = self.world.available_at(self.at(t))
-        self._unblock()
-        kept_people = {o.person for o in kept}
-        people = [i for i in self.scope_people if self._ok(i) and i not in kept_people and i not in self.open_of]
-        made = self._dispatch(self._solve(people, residual), t)
-        self.branches = self._split(form_branches(self._members(self.sites_codes())))
-        self.dirty.clear()
-        self.trace.count("level_changes")
-        return made
-
     def find_backup(self, rec: OrderRec, t: float) -> OrderRec | None:
         """Give a freed slot to the best available backup (``dispatch.find_backup``), or report it short."""
         spec = self.specs.get(rec.post)
@@ -370,117 +328,8 @@ class MemoryActivation:
                 return
         self._reschedule(rec, t)
 
-    def fall_ill(self, people: list[int], t: float) -> None:
-        """People fall ill: their open orders are declined (or, once at the post, reassigned) and backed up."""
-        for i in people:
-            self.out.add(i)
-            self.blocked[i] = True
-            self.trace.count("ill")
-            oid = self.open_of.get(i)
-            if oid is None:
-                continue
-            rec = self.orders[oid]
-            if rec.state.status == "arrived":
-                self._apply(rec, "reassign", "operator", t, reason="ill")
-            else:
-                self._apply(rec, "decline", "person", t, reason="ill")
-            self._said_no(i)
-            self.find_backup(rec, t)
-
-    def cut_road(self, grid: str, t: float) -> list[str]:
-        """A grid becomes unreachable; return the posts whose holders were moved.
-
-        Holders not yet at their post who can no longer reach it (outsiders on the grid's posts, the
-        grid's people on posts outside) are stood down by an operator (``cancel``, reason ``road_cut``:
-        unlike a decline or a reassignment it does not bar them from other posts), then each freed slot
-        goes through the backup search — so the grid's own people can take the grid's posts.
-        """
-        self.cut.add(grid)
-        for i, g in enumerate(self.world.grid):
-            if g == grid:
-                self.confined[i] = grid
-        moved = []
-        for oid in sorted(self.open_of.values()):
-            rec = self.orders[oid]
-            if rec.state.status == "arrived" or self._reaches(rec.person, self.specs[rec.post]):
-                continue
-            self._apply(rec, "cancel", "operator", t, reason="road_cut")
-            self.trace.count("moved_by_road_cut")
-            moved.append(rec)
-        for rec in moved:
-            self.find_backup(rec, t)
-        return [rec.post for rec in moved]
-
-    def add_posts(self, inject: ExtraPosts, t: float) -> list[OrderRec]:
-        """Extra posts at a named place: placed by the plan, solved over who is free (as a level raise)."""
-        specs = self._extra_specs(inject)
-        self.extras += specs
-        self._set_specs(list(self.specs.values()) + specs, t)
-        people = [i for i in self.scope_people if self._ok(i) and i not in self.open_of]
-        return self._dispatch(self._solve(people, specs), t)
-
-    def _extra_specs(self, inject: ExtraPosts) -> list[PostSpec]:
-        site = self.world.sites[inject.community]
-        place = next((p for p in site.places if p[0] == inject.place), None)
-        if place is None:
-            code, name, lat, lon = next(g for g in site.grids if g[0] == inject.place)
-            place = (code, "grid", name, lat, lon)
-        post = next(p for p in self.plan.posts if p.code == inject.post)
-        n = len(self.extras) + 1
-        extra = replace(post, code=f"{post.code}+{n}", per="place", location=place[1], add_every=0,
-                        headcount={lvl: inject.headcount for lvl in LEVELS})
-        one = Plan(self.plan.hazard, self.plan.zh, self.plan.en, (extra,), self.plan.acknowledge_minutes,
-                   self.plan.arrive_minutes)
-        return plan_posts(one, self.level, [Site(site.community, site.street, site.lat, site.lon, (), (place,))])
-
     def end(self, t: float) -> None:
         """Switch back (``service.end``): release every open order."""
         for oid in sorted(self.open_of.values()):
             self._apply(self.orders[oid], "release", "system", t, reason="activation_ended")
         self.ended = True
-
-    # --- temporary branches ---------------------------------------------------------------------------
-
-    def _members(self, communities) -> list[Member]:
-        """Return the party members holding open orders on posts of ``communities`` (``writes.members_of``)."""
-        out = []
-        for key in (k for c in communities for k in self.posts_of.get(c, ())):
-            spec = self.specs[key]
-            for oid in self.holders.get(key, ()):
-                p = self.world.people[self.orders[oid].person]
-                if p.party_member:
-                    out.append(Member(p.id, spec.community, spec.group, True, p.leader, spec.group == "command", key,
-                                      spec.lat, spec.lon))
-        return out
-
-    @staticmethod
-    def _split(plan: BranchPlan) -> dict[str, BranchPlan]:
-        out: dict[str, list] = {}
-        for b in plan.branches:
-            out.setdefault(b.community, [[], []])[0].append(b)
-        for n in plan.no_branch:
-            out.setdefault(n.community, [[], []])[1].append(n)
-        return {c: BranchPlan(tuple(bs), tuple(ns)) for c, (bs, ns) in out.items()}
-
-    def settle(self, t: float) -> None:
-        """Repair the branches of communities whose members changed, and note branches formed on the ground."""
-        if not self.dirty and not self.arrivals:
-            return
-        for c in sorted(self.dirty):
-            previous = self.branches.get(c, BranchPlan((), ()))
-            members = self._members([c])
-            if {pid for b in previous.branches for pid in b.members} != {m.person for m in members}:
-                self.branches[c] = repair_branches(previous, members)
-                self.trace.count("branch_repairs")
-        for c in sorted(self.dirty | self.arrivals):
-            for b in self.branches.get(c, BranchPlan((), ())).branches:
-                if self.trace.branch_formed_at.get(b.id) is None:
-                    arrived = []
-                    for pid in b.members:
-                        oid = self.open_of.get(self.world.index[pid])
-                        if oid is not None and self.orders[oid].state.arrived_at is not None:
-                            arrived.append(self.orders[oid].state.arrived_at)
-                    # formed when the third of its current members arrived
-                    self.trace.branch_seen(b.id, self.minutes(sorted(arrived)[2]) if len(arrived) >= 3 else None)
-        self.dirty.clear()
-        self.arrivals.clear()
