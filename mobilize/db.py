@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "aware", "begin_write", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
+__all__ = ["Base", "aware", "begin_write", "insert_ignoring", "create_engine", "create_sessionmaker", "session_scope", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -68,6 +68,18 @@ async def begin_write(session: AsyncSession) -> None:
         if session.in_transaction():
             await session.commit()
         await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def insert_ignoring(session: AsyncSession, table, conflict_columns: list[str]):
+    """Return an INSERT into ``table`` that skips rows whose ``conflict_columns`` already exist."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two backends we run on
+        raise NotImplementedError(f"insert-or-ignore on {dialect}")
+    return insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize.activations.models import IdempotencyRecord
-from mobilize.db import utcnow
+from mobilize.db import insert_ignoring, utcnow
 from mobilize.errors import Conflict, InvalidInput, Problem
 
 __all__ = ["request_hash", "replay", "remember", "require_key"]
@@ -47,9 +46,7 @@ async def remember(session: AsyncSession, scope: str, key: str, digest: str, sta
     """Keep the answer to this key (the first writer wins if two identical requests race)."""
     values = {"scope": scope, "key": key, "request_hash": digest, "status_code": status, "response": response,
               "created_at": utcnow()}
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(IdempotencyRecord).values(**values).on_conflict_do_nothing(index_elements=["scope", "key"])
+    stmt = insert_ignoring(session, IdempotencyRecord.__table__, ["scope", "key"]).values(**values)
     await session.execute(stmt)
 
 

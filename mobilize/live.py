@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from mobilize.access import Principal
 from mobilize.activations.dispatch import open_link
-from mobilize.activations.models import Activation, Order, Post
+from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.db import utcnow
 from mobilize.errors import MobilizeError
 from mobilize.security import principal_for, read_token
@@ -158,13 +158,12 @@ class LiveStatus:
         slots = dict((await session.execute(
             select(community.code, func.sum(Post.headcount)).join(community, community.id == Post.community_id)
             .where(Post.activation_id == activation_id, Post.active.is_(True)).group_by(community.code))).all())
-        open_states = ("notified", "acknowledged", "en_route", "arrived", "escalated")
 
         def count(*states: str):
             return func.sum(case((Order.status.in_(states), 1), else_=0))
 
         rows = (await session.execute(
-            select(community.code, count(*open_states), count("acknowledged", "en_route", "arrived"),
+            select(community.code, count(*OPEN_ORDER_STATES), count("acknowledged", "en_route", "arrived"),
                    count("en_route"), count("arrived"), count("declined"), count("escalated"))
             .join(Post, Post.id == Order.post_id).join(community, community.id == Post.community_id)
             .where(Order.activation_id == activation_id).group_by(community.code))).all()

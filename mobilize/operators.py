@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,11 +86,14 @@ async def create_operator(session: AsyncSession, data: OperatorCreate, *, actor:
 async def authenticate(session: AsyncSession, username: str, password: str) -> Operator:
     """Return the active operator with these credentials; 401 otherwise (same answer for both failures)."""
     op = (await session.execute(select(Operator).where(Operator.username == username))).scalar_one_or_none()
-    ok = await run_in_threadpool(verify_password, password, op.password_hash if op else _DUMMY_HASH)
+    ok = await run_in_threadpool(verify_password, password, op.password_hash if op else _dummy_hash())
     if op is None or not ok or not op.is_active:
         raise Unauthorized("用户名或密码错误", "Wrong username or password")
     return op
 
 
-_DUMMY_HASH = hash_password("not-a-real-password")  # equal work whether the user exists or not
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown usernames: equal work whether the user exists or not."""
+    return hash_password("not-a-real-password")
 

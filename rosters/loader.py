@@ -58,10 +58,6 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[i : i + size]
 
 
-def _problem(zh: str, en: str, **where) -> Problem:
-    return Problem(zh, en, **where)
-
-
 async def load_roster(
     session: AsyncSession,
     roster: Roster,
@@ -111,22 +107,22 @@ async def _load_units(session, records: list[UnitRecord], units, units_by_id, re
         if parent is None and rec.parent_code in pending:
             parent = _PendingUnit(pending[rec.parent_code])
         if rec.parent_code and parent is None:
-            problems.append(_problem(f"上级编码 {rec.parent_code} 不存在", f"parent code {rec.parent_code} does not exist", **where))
+            problems.append(Problem(f"上级编码 {rec.parent_code} 不存在", f"parent code {rec.parent_code} does not exist", **where))
             continue
         if parent is not None and UnitLevel(parent.level) not in PARENT_LEVELS[level]:
-            problems.append(_problem(f"{rec.code} 的上级 {parent.code} 层级不对", f"the parent {parent.code} of {rec.code} is at the wrong level ({parent.level})", **where))
+            problems.append(Problem(f"{rec.code} 的上级 {parent.code} 层级不对", f"the parent {parent.code} of {rec.code} is at the wrong level ({parent.level})", **where))
             continue
         if parent is None and level is not UnitLevel.CITY:
-            problems.append(_problem("只有市级单位可以没有上级", "only a city may have no parent", **where))
+            problems.append(Problem("只有市级单位可以没有上级", "only a city may have no parent", **where))
             continue
         if principal is not None and not isinstance(parent, _PendingUnit):
             anchor = existing.path if existing is not None else (parent.path if parent is not None else "/")
             if not principal.covers(anchor) or (existing is None and parent is None and not principal.is_admin):
-                problems.append(_problem(f"{rec.code} 不在您的管辖范围内", f"{rec.code} is outside your scope", **where))
+                problems.append(Problem(f"{rec.code} 不在您的管辖范围内", f"{rec.code} is outside your scope", **where))
                 continue
         if existing is not None:
             if existing.level != level.value:
-                problems.append(_problem(f"{rec.code} 已存在且层级为 {existing.level}，不能改为 {level.value}",
+                problems.append(Problem(f"{rec.code} 已存在且层级为 {existing.level}，不能改为 {level.value}",
                                          f"{rec.code} exists at level {existing.level}; it cannot become {level.value}", **where))
                 continue
             new_parent_id = parent.id if parent is not None else None
@@ -136,13 +132,13 @@ async def _load_units(session, records: list[UnitRecord], units, units_by_id, re
                 continue
             values = {"name": rec.name, "lat": rec.lat, "lon": rec.lon}
             if isinstance(parent, _PendingUnit):
-                problems.append(_problem("不能在同一次导入中把已有单位移到新单位下，请分两次导入",
+                problems.append(Problem("不能在同一次导入中把已有单位移到新单位下，请分两次导入",
                                          "an existing unit cannot move under a unit created in the same import; "
                                          "import the new unit first", **where))
                 continue
             if new_parent_id != existing.parent_id:
                 if f"/{existing.id}/" in (parent.path if parent is not None else ""):
-                    problems.append(_problem("不能把单位移到自己的下级之下", "a unit cannot move under its own descendant", **where))
+                    problems.append(Problem("不能把单位移到自己的下级之下", "a unit cannot move under its own descendant", **where))
                     continue
                 await _move_subtree(session, existing, parent)
                 values["parent_id"] = new_parent_id
@@ -216,10 +212,10 @@ async def _move_subtree(session: AsyncSession, unit, new_parent) -> None:
 def _community(units, code: str, where: dict, problems: list[Problem], principal: Principal | None):
     unit = units.get(code)
     if unit is None or unit.level != UnitLevel.COMMUNITY.value:
-        problems.append(_problem(f"社区编码 {code} 不存在", f"community code {code} does not exist", **where))
+        problems.append(Problem(f"社区编码 {code} 不存在", f"community code {code} does not exist", **where))
         return None
     if principal is not None and not principal.covers(unit.path):
-        problems.append(_problem(f"社区 {code} 不在您的管辖范围内", f"community {code} is outside your scope", **where))
+        problems.append(Problem(f"社区 {code} 不在您的管辖范围内", f"community {code} is outside your scope", **where))
         return None
     return unit
 
@@ -240,7 +236,7 @@ async def _load_teams(session, records: list[TeamRecord], units, report, problem
             report.created["teams"] += 1
         elif (old.name, old.kind, old.community_id) != (rec.name, str(rec.kind), community.id):
             if principal is not None and not principal.covers(paths.get(old.community_id, "/")):
-                problems.append(_problem(f"队伍 {rec.code} 不在您的管辖范围内", f"team {rec.code} is outside your scope", **where))
+                problems.append(Problem(f"队伍 {rec.code} 不在您的管辖范围内", f"team {rec.code} is outside your scope", **where))
                 continue
             updates.append({"b_id": old.id, "v_name": rec.name, "v_kind": str(rec.kind), "v_community_id": community.id})
             report.updated["teams"] += 1
@@ -298,7 +294,7 @@ async def _load_people(session, records: list[PersonRecord], units, team_ids, re
         if rec.grid_code:
             grid = units.get(rec.grid_code)
             if grid is None or grid.level != UnitLevel.GRID.value or grid.parent_id != community.id:
-                problems.append(_problem(f"网格 {rec.grid_code} 不属于社区 {rec.community_code}",
+                problems.append(Problem(f"网格 {rec.grid_code} 不属于社区 {rec.community_code}",
                                          f"grid {rec.grid_code} is not a grid of community {rec.community_code}", **where))
                 continue
             grid_id = grid.id
@@ -306,10 +302,10 @@ async def _load_people(session, records: list[PersonRecord], units, team_ids, re
         if rec.team_code:
             team_id = team_ids.get(rec.team_code)
             if team_id is None:
-                problems.append(_problem(f"队伍编码 {rec.team_code} 不存在", f"team code {rec.team_code} does not exist", **where))
+                problems.append(Problem(f"队伍编码 {rec.team_code} 不存在", f"team code {rec.team_code} does not exist", **where))
                 continue
         if rec.status is PersonStatus.DEPLOYED:
-            problems.append(_problem("状态「已派出」只能由启动指令设置", "status 'deployed' is set only by an activation", **where))
+            problems.append(Problem("状态「已派出」只能由启动指令设置", "status 'deployed' is set only by an activation", **where))
             continue
         lat, lon = rec.lat, rec.lon
         if lat is None and grid_id is not None:
@@ -331,7 +327,7 @@ async def _load_people(session, records: list[PersonRecord], units, team_ids, re
             report.created["people"] += 1
             continue
         if principal is not None and not principal.covers(community_paths.get(old.community_id, "/")):
-            problems.append(_problem("此人已登记在您管辖范围外的社区", "this person is registered in a community outside your scope", **where))
+            problems.append(Problem("此人已登记在您管辖范围外的社区", "this person is registered in a community outside your scope", **where))
             continue
         if old.status == PersonStatus.DEPLOYED.value:
             values["status"] = old.status  # an activation owns this person's status until released
@@ -384,10 +380,10 @@ async def _set_team_leaders(session, records: list[TeamRecord], team_ids, proble
         leader = found.get(rec.leader_phone)
         where = {"field": f"teams[{rec.code}]"}
         if leader is None:
-            problems.append(_problem(f"队长 {mask_phone(rec.leader_phone)} 不在花名册中",
+            problems.append(Problem(f"队长 {mask_phone(rec.leader_phone)} 不在花名册中",
                                      f"the leader {mask_phone(rec.leader_phone)} is not in the roster", **where))
         elif leader[1] != team_id:
-            problems.append(_problem(f"队长 {mask_phone(rec.leader_phone)} 不是队伍 {rec.code} 的成员",
+            problems.append(Problem(f"队长 {mask_phone(rec.leader_phone)} 不是队伍 {rec.code} 的成员",
                                      f"the leader {mask_phone(rec.leader_phone)} is not a member of team {rec.code}", **where))
         else:
             params.append({"b_id": team_id, "v_leader": leader[0]})

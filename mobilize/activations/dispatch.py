@@ -111,9 +111,6 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
     if tr.audit:
         await audit.record(session, actor=actor, action=tr.audit, target=f"order:{order.id}",
                            detail={"from": tr.from_status, "to": tr.order.status, "late": tr.late})
-    if left:
-        community_id = (await session.execute(select(Post.community_id).where(Post.id == order.post_id))).scalar()
-        await repair_branches_of(session, order.activation_id, community_id)
     return True
 
 
@@ -168,6 +165,7 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
             "post": post.id, "missing": missing, "skills": sorted(post.skills_all) or sorted(post.skills_any),
             "community": community.code})])
     if not solution.assignments:
+        await repair_branches_of(session, activation.id, post.community_id)  # the one who left is gone
         return []
     people = [a.person for a in solution.assignments]
     if not activation.is_drill:

@@ -11,13 +11,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db import Base, utcnow
+from mobilize.orders import OPEN_STATES
 
 __all__ = ["Activation", "ActivationLock", "Post", "Order", "Branch", "BranchMember", "SolveRecord", "Pin",
            "PhoneLinkRow", "IdempotencyRecord", "OPEN_ORDER_STATES"]
 
 #: Order states that hold a person: at most one such order per person (partial unique index).
-OPEN_ORDER_STATES = ("notified", "acknowledged", "en_route", "arrived", "escalated")
-_OPEN_SQL = "status IN ('notified', 'acknowledged', 'en_route', 'arrived', 'escalated')"
+OPEN_ORDER_STATES = OPEN_STATES  # the state machine decides which states hold a person
+_OPEN_SQL = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")"
 
 
 class Activation(Base):

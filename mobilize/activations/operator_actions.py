@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit, idempotency
 from mobilize.access import Principal
-from mobilize.activations.dispatch import fill_post, find_backup, order_state, release_person, write_transition
+from mobilize.activations.dispatch import (
+    fill_post, find_backup, order_state, release_person, repair_branches_of, write_transition,
+)
 from mobilize.activations.models import Activation, Order, Post
 from mobilize.activations.notices import Notices
 from mobilize.activations.queries import get_order
 from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
-from mobilize.orders import apply
+from mobilize.orders import OPEN_STATES, apply
 from mobilize.plans import Plan
 from rosters.models import OrgUnit
 
@@ -56,7 +58,10 @@ async def act_on_order(session: AsyncSession, principal: Principal, activation_i
         raise Conflict("派单状态刚刚发生变化，请刷新", "The order just changed; reload and try again")
     if not tr.noop and tr.order.status in ("declined", "reassigned", "cancelled", "released"):
         await release_person(session, activation, order.person_id)
-    if not tr.noop and tr.order.status in ("declined", "reassigned"):
+    if not tr.noop and tr.order.status in ("cancelled", "released"):  # nobody follows: the branches close ranks
+        community_id = (await session.execute(select(Post.community_id).where(Post.id == order.post_id))).scalar()
+        await repair_branches_of(session, activation.id, community_id)
+    if not tr.noop and tr.order.status in ("declined", "reassigned"):  # the backup search repairs the branches
         plan = plans[activation.hazard]
         await find_backup(session, order, local_now=local_now, now=now,
                           ack_minutes=plan.acknowledge_minutes[activation.level],
@@ -81,7 +86,7 @@ async def fill_shortage(session: AsyncSession, principal: Principal, activation_
     if activation.status != "active" or not post.active:
         raise Conflict("该岗位已不在岗", "This post is no longer staffed", activation_id=activation_id)
     holders = (await session.execute(select(Order.leader_part).where(
-        Order.post_id == post.id, Order.status.in_(("notified", "acknowledged", "en_route", "arrived", "escalated")))
+        Order.post_id == post.id, Order.status.in_(OPEN_STATES))
     )).scalars().all()
     missing = post.headcount - len(holders)
     if missing <= 0:

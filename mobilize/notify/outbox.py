@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mobilize.db import utcnow
+from mobilize.db import insert_ignoring, utcnow
 from mobilize.notify.models import OutboxMessage
 from mobilize.notify.templates import LANGS, check, render
 
@@ -63,14 +63,7 @@ def _check(kind: str, channel: str, payload: Mapping[str, Any], dedupe_key: str)
 
 
 def _insert(session: AsyncSession):
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the two backends we run on
-        raise NotImplementedError(f"outbox on {dialect}")
-    return insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert_ignoring(session, _TABLE, ["dedupe_key"])
 
 
 def _row(notice: Notice, now: datetime) -> dict[str, Any]:
