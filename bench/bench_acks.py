@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+from bench_activation import scratch_postgres  # a scratch PostgreSQL database beside URL's
 
 HOST = "127.0.0.1"
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
@@ -144,14 +145,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000
 
 
-def report(name: str, wall: float, latencies: list[float], outcomes: Counter, goal: bool = False) -> None:
+def report(name: str, wall: float, latencies: list[float], outcomes: Counter, goal: bool = False,
+           cpu: float | None = None) -> None:
     ok = outcomes.get("200", 0)
     rate = ok / wall if wall else 0.0
     errors = {k: v for k, v in outcomes.items() if k != "200"}
     print(f"  {name:<30} {len(latencies):>6,} requests in {wall:6.2f} s = {rate:7.0f}/s ok   "
           f"p50 {pct(latencies, 50):6.1f} ms  p95 {pct(latencies, 95):6.1f} ms  p99 {pct(latencies, 99):6.1f} ms  "
           f"max {max(latencies) * 1000:6.0f} ms  mean {statistics.fmean(latencies) * 1000:5.1f} ms  "
-          f"errors {sum(errors.values())}{' ' + str(dict(errors)) if errors else ''}")
+          f"errors {sum(errors.values())}{' ' + str(dict(errors)) if errors else ''}"
+          + (f"  server CPU {cpu / len(latencies) * 1000:.2f} ms/request" if cpu else ""))
     if goal:
         met = rate >= GOAL_RATE and pct(latencies, 99) <= GOAL_P99_MS and not errors
         print(f"  {'':<30} [goal ≥ {GOAL_RATE:,.0f} acks/s at p99 ≤ {GOAL_P99_MS:.0f} ms: {'met' if met else 'MISSED'}]")
@@ -231,6 +234,23 @@ async def statuses(url: str, ids: list[int]) -> Counter:
     return out
 
 
+async def ack_transactions(url: str) -> tuple[int, int]:
+    """Return (acks, transactions they were written in): a transaction's events share one timestamp."""
+    from sqlalchemy import distinct, func, select
+
+    from mobilize.db import create_engine, create_sessionmaker, session_scope
+    from realtime.models import event_log
+
+    engine = create_engine(url)
+    try:
+        async with session_scope(create_sessionmaker(engine)) as s:
+            row = (await s.execute(select(func.count(), func.count(distinct(event_log.c.at))).where(
+                event_log.c.type == "order.acknowledged", event_log.c.stream.like("activation:%")))).one()
+    finally:
+        await engine.dispose()
+    return row[0], row[1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -261,6 +281,14 @@ class Server:
         self.stop()
         raise RuntimeError("the server did not start: " + (tmp / f"server-{self.port}.log").read_text()[-2000:])
 
+    def cpu(self) -> float:
+        """Return the CPU seconds the server process has used so far (Linux; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -275,7 +303,42 @@ class Server:
 # --- the run ---------------------------------------------------------------------------------------
 
 
+async def refresh_deadlines(url: str) -> None:
+    """Give a kept activation's unanswered orders fresh ack deadlines (so a reused copy is not all overdue)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from mobilize.activations.models import Order
+    from mobilize.db import create_engine, create_sessionmaker, session_scope, utcnow
+
+    engine = create_engine(url)
+    try:
+        async with session_scope(create_sessionmaker(engine)) as s:
+            deadline = utcnow() + timedelta(minutes=10)
+            await s.execute(update(Order).where(Order.status == "notified").values(
+                ack_deadline_at=deadline, next_check_at=deadline))
+    finally:
+        await engine.dispose()
+
+
 def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
+    kept = Path(args.reuse) if args.reuse else None
+    if kept is not None and (kept / "bench.db").exists() and url.startswith("sqlite"):
+        import json
+        import shutil
+
+        shutil.copy(kept / "bench.db", url.split("///", 1)[1])
+        asyncio.run(refresh_deadlines(url))
+        saved = json.loads((kept / "tokens.json").read_text())
+        print(f"  reusing the activation kept in {kept} ({len(saved['tokens']):,} links)")
+        server = Server(url, tmp)
+        try:
+            measure(server, url, {int(k): v for k, v in saved["tokens"].items()}, time.monotonic(), args)
+        finally:
+            server.stop()
+            shutil.copy(server.log_path, kept / "server.log")  # for a look after the run
+        return
     city, seconds = asyncio.run(build(url))
     print(f"  city demo loaded in {seconds:.1f} s")
     server = Server(url, tmp)
@@ -301,60 +364,70 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
             pending = asyncio.run(pending_outbox(url))
         print(f"  {len(tokens):,} links read from the outbox; notifier drained in {time.perf_counter() - start:.1f} s"
               + (f" ({pending:,} still pending)" if pending else ""))
+        if kept is not None and url.startswith("sqlite"):  # keep a copy of the activated city for --reuse
+            import json
+            import sqlite3
 
-        order_ids = sorted(tokens)
-        random.Random(1).shuffle(order_ids)
-        warm, n = 200, min(args.orders, len(order_ids) - 200 - args.declines)
-        ack_ids, decline_ids = order_ids[warm:warm + n], order_ids[warm + n:warm + n + args.declines]
-
-        def ack(oid: int, tag: str) -> tuple:
-            return "POST", f"/api/v1/m/{tokens[oid]}/actions", {"action": "acknowledge"}, f"{tag}-{oid:08}"
-
-        timeout = args.phase_timeout
-        wall, lat, out = load(server.base, [("GET", "/healthz", None, None)] * n, args.concurrency, timeout)
-        report(f"client floor GET /healthz (c={args.concurrency})", wall, lat, out)
-        load(server.base, [ack(o, "warm") for o in order_ids[:warm]], args.concurrency, timeout)  # warm-up
-        wall, lat, out = load(server.base, [ack(o, "ack") for o in ack_ids], args.concurrency, timeout)
-        report(f"acknowledge (c={args.concurrency})", wall, lat, out, goal=True)
-        done = asyncio.run(statuses(url, ack_ids))
-        print(f"  {'':<30} orders now: {dict(done)}")
-        wall, lat, out = load(server.base, [ack(o, "ack") for o in ack_ids[:2000]], args.concurrency, timeout)
-        report("same acks repeated (replays)", wall, lat, out)
-
-        declines = [("POST", f"/api/v1/m/{tokens[o]}/actions", {"action": "decline", "reason": "ill"}, f"dec-{o:08}")
-                    for o in decline_ids]
-        wall, lat, out = load(server.base, declines, args.decline_concurrency, timeout)
-        report(f"decline + backup (c={args.decline_concurrency})", wall, lat, out)
-        done = asyncio.run(statuses(url, decline_ids))
-        print(f"  {'':<30} declined orders now: {dict(done)}")
-        server.log.flush()
-        errors = [line for line in server.log_path.read_text(errors="replace").splitlines()
-                  if line.startswith(("ERROR", "sqlalchemy.", "sqlite3.", "asyncpg.")) or "Error:" in line]
-        if errors:
-            print(f"  server log, errors ({len(errors)} lines; last 8):")
-            for line in errors[-8:]:
-                print(f"    {line[:240]}")
-        elapsed = time.monotonic() - activated
-        if elapsed > 9 * 60:
-            print(f"  note: {elapsed:.0f} s since activation: the 10-minute ack deadlines were near, "
-                  "the sweeper may have joined in")
+            kept.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(url.split("///", 1)[1]) as src, sqlite3.connect(kept / "bench.db") as dst:
+                src.backup(dst)
+            (kept / "tokens.json").write_text(json.dumps({"tokens": tokens}))
+        measure(server, url, tokens, activated, args)
     finally:
         server.stop()
 
 
-async def scratch_postgres(url: str, name: str, drop: bool = False) -> str:
-    from sqlalchemy import text
+def measure(server: Server, url: str, tokens: dict[int, str], activated: float, args: argparse.Namespace) -> None:
+    """The load phases: the client's floor, acks, replays, declines."""
+    order_ids = sorted(tokens)
+    random.Random(1).shuffle(order_ids)
+    warm, n = 200, min(args.orders, len(order_ids) - 200 - args.declines)
+    ack_ids, decline_ids = order_ids[warm:warm + n], order_ids[warm + n:warm + n + args.declines]
 
-    from mobilize.db import create_engine
+    def ack(oid: int, tag: str) -> tuple:
+        return "POST", f"/api/v1/m/{tokens[oid]}/actions", {"action": "acknowledge"}, f"{tag}-{oid:08}"
 
-    admin = create_engine(url)
-    async with admin.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return url.rsplit("/", 1)[0] + f"/{name}"
+    timeout = args.phase_timeout
+
+    def phase(requests: list, concurrency: int) -> tuple[float, list[float], Counter, float]:
+        cpu = server.cpu()
+        return *load(server.base, requests, concurrency, timeout), server.cpu() - cpu
+
+    wall, lat, out, cpu = phase([("GET", "/healthz", None, None)] * n, args.concurrency)
+    report(f"client floor GET /healthz (c={args.concurrency})", wall, lat, out, cpu=cpu)
+    floor = cpu / len(lat)
+    load(server.base, [ack(o, "warm") for o in order_ids[:warm]], args.concurrency, timeout)  # warm-up
+    before = asyncio.run(ack_transactions(url))
+    wall, lat, out, cpu = phase([ack(o, "ack") for o in ack_ids], args.concurrency)
+    report(f"acknowledge (c={args.concurrency})", wall, lat, out, goal=True, cpu=cpu)
+    if cpu and floor:
+        print(f"  {'':<30} server CPU per ack {cpu / len(lat) * 1000:.2f} ms = {cpu / len(lat) / floor:.1f}× a "
+              f"/healthz request: one free core would serve ≈ {len(lat) / cpu:,.0f} acks/s")
+    done = asyncio.run(statuses(url, ack_ids))
+    after = asyncio.run(ack_transactions(url))
+    acks, transactions = after[0] - before[0], after[1] - before[1]
+    print(f"  {'':<30} orders now: {dict(done)}; {acks:,} acks written in {transactions:,} transactions "
+          f"({acks / max(transactions, 1):.1f} per transaction)")
+    wall, lat, out, cpu = phase([ack(o, "ack") for o in ack_ids[:2000]], args.concurrency)
+    report("same acks repeated (replays)", wall, lat, out, cpu=cpu)
+
+    declines = [("POST", f"/api/v1/m/{tokens[o]}/actions", {"action": "decline", "reason": "ill"}, f"dec-{o:08}")
+                for o in decline_ids]
+    wall, lat, out, cpu = phase(declines, args.decline_concurrency)
+    report(f"decline + backup (c={args.decline_concurrency})", wall, lat, out, cpu=cpu)
+    done = asyncio.run(statuses(url, decline_ids))
+    print(f"  {'':<30} declined orders now: {dict(done)}")
+    server.log.flush()
+    errors = [line for line in server.log_path.read_text(errors="replace").splitlines()
+              if line.startswith(("ERROR", "sqlalchemy.", "sqlite3.", "asyncpg.")) or "Error:" in line]
+    if errors:
+        print(f"  server log, errors ({len(errors)} lines; last 8):")
+        for line in errors[-8:]:
+            print(f"    {line[:240]}")
+    elapsed = time.monotonic() - activated
+    if elapsed > 9 * 60:
+        print(f"  note: {elapsed:.0f} s since activation: the 10-minute ack deadlines were near, "
+              "the sweeper may have joined in")
 
 
 def main() -> None:
@@ -367,6 +440,8 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=240, help="seconds to wait for the notifier (240)")
     parser.add_argument("--postgres", metavar="URL", help="also run on a scratch database beside this one")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    parser.add_argument("--reuse", metavar="DIR", help="keep the activated city (SQLite) in DIR, or reuse it from "
+                        "there: skips the 1-minute build for repeated measurements")
     args = parser.parse_args()
     print(f"bench_acks: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
           f"{args.orders:,} acks at c={args.concurrency}, {args.declines} declines at c={args.decline_concurrency}")

@@ -190,7 +190,7 @@ async def scratch_postgres(url: str, name: str, drop: bool = False) -> str:
     admin = create_engine(url)
     async with admin.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if not drop:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()

@@ -2,8 +2,10 @@
 
 Run as ``.venv/bin/python bench/bench_drill.py [--flood-runs N] [--typhoon-runs N] [--processes P]``.
 Prints the wall time of each Monte Carlo (on all CPUs) and where one process's time goes: building the
-world and solving the key press once, then per run the backup solves, the order state machine, branch
-repair and the rest of the event loop (measured on a few runs in this process).
+world and solving the key press once, then per run the backup searches (each a one-slot solve on the
+candidates left after :mod:`scenarios.backups` drops the dominated ones, identical ones solved once per
+process), the order state machine, branch repair and the rest of the event loop (measured on a few
+runs in this process).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scenarios import (
     activation,
+    backups,
     metrics,
     world,
 )
@@ -44,7 +47,8 @@ def _timed(owner, name: str, acc: dict[str, float], label: str):
 def breakdown(scenario, runs: int) -> dict[str, float]:
     """Return seconds per run spent in each part, measured on ``runs`` runs in this process."""
     acc: dict[str, float] = {}
-    originals = [(activation, "solve", _timed(activation, "solve", acc, "solver (backups, level changes)")),
+    originals = [(activation, "solve", _timed(activation, "solve", acc, "solver (level changes, road cuts)")),
+                 (activation, "solve_slot", _timed(activation, "solve_slot", acc, "backup searches (cut-down solves)")),
                  (activation, "apply", _timed(activation, "apply", acc, "order state machine")),
                  (activation.MemoryActivation, "settle",
                   _timed(activation.MemoryActivation, "settle", acc, "branch repair and formation")),
@@ -68,6 +72,9 @@ def bench(name: str, runs: int, processes: int | None, sample: int) -> None:
     t = time.perf_counter()
     world._CACHE.clear()
     activation._SOLVES.clear()
+    activation._POOLS.clear()
+    backups._COSTS.clear()
+    backups._SOLVED.clear()
     w = prepare(scenario)
     built = time.perf_counter() - t
     t = time.perf_counter()
@@ -96,10 +103,11 @@ def main() -> None:
     parser.add_argument("--typhoon-runs", type=int, default=20)
     parser.add_argument("--processes", type=int, default=None)
     args = parser.parse_args()
-    print(f"CPUs: {os.cpu_count()}")
+    print(f"CPUs: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (other work on the machine slows every figure)")
     bench("street_flood", args.flood_runs, args.processes, sample=10)
     if args.typhoon_runs:
         bench("city_typhoon", args.typhoon_runs, args.processes, sample=1)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Prints the solver's time for the city (borrowing included), its memory peak, the floor measured in
 the same run (SciPy ``linear_sum_assignment`` per community on the same cost arrays, no borrowing),
-agreement with independent exact methods (SciPy sparse matching on every street, networkx network
+agreement with independent exact methods (OR-tools min-cost flow on every street, networkx network
 simplex on one street), and ``resolve`` after single declines. ``--quick`` skips networkx.
 """
 
@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is scri
 from synthetic import make_city  # noqa: E402
 
 from mobilize import blocks  # noqa: E402
+from mobilize import solver as solver_module  # noqa: E402
 from mobilize.reference import to_networkx  # noqa: E402
 from mobilize.solver import build_problem, resolve, solve  # noqa: E402
 
@@ -122,14 +123,16 @@ def main() -> None:
           f"(objective {fl_obj:,}); ratio solver/floor {total / fl:.2f} (solve only {best_solve / fl:.2f})")
 
     # independent exact methods on the same components
-    saved = blocks._ortools
-    blocks._ortools = None
-    t = time.perf_counter()
-    sp = solve(problem)
-    t_sp = time.perf_counter() - t
-    blocks._ortools = saved
+    saved = solver_module.match
+    solver_module.match = blocks.match_mcf
+    try:
+        t = time.perf_counter()
+        sp = solve(problem)
+        t_sp = time.perf_counter() - t
+    finally:
+        solver_module.match = saved
     agree = sum(component_objective(sp, c) == component_objective(sol, c) for c in comps)
-    print(f"agreement: SciPy sparse matching on every street ({t_sp:.2f} s): {agree}/{len(comps)} components "
+    print(f"agreement: OR-tools min-cost flow on every street ({t_sp:.2f} s): {agree}/{len(comps)} components "
           f"agree; total {sp.objective:,} vs {sol.objective:,}")
     if not args.quick:
         import networkx as nx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -14,11 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mobilize import __version__
+from mobilize.activations.answers import AnswerWriter
 from mobilize.activations.notices import Notices
 from mobilize.activations.sweeper import sweep
 from mobilize.db import create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
 from mobilize.live import LiveStatus
+from mobilize.live import router as live_router
 from mobilize.logs import install as install_log_mask
 from mobilize.notify.channels import make_channels
 from mobilize.notify.worker import Notifier
@@ -52,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.plans = load_plans(settings.plans_dir, skills=app.state.skills, workgroups=app.state.workgroups)
         async with app.state.sessionmaker() as session:
             app.state.secret = await load_secret(session, settings.secret_key)
-        live = LiveStatus(app.state.sessionmaker, app.state.secret)
+        live = app.state.live = LiveStatus(app.state.sessionmaker, app.state.secret)
         app.state.notices = Notices(channel=settings.notify_channel, base_url=settings.public_url)
         hub = Hub.from_url(settings.hub_url)
         await hub.connect()
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sms_timeout=settings.sms_timeout))
         await notifier.start()
         app.state.notifier = notifier
+        app.state.answers = AnswerWriter(app.state.sessionmaker)  # phone answers, group commit
+        await app.state.answers.start()
         scheduler = AsyncIOScheduler(timezone="UTC")
 
         async def sweep_job() -> None:
@@ -84,10 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_seconds, max_instances=1, coalesce=True,
                           id="escalation-sweep")
         scheduler.start()
+        # What startup built (modules, app, plans: ~200k objects) lives as long as the app: keep it out of every
+        # later full collection, whose pause would otherwise land on whichever broadcast is under way.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             scheduler.shutdown(wait=False)
+            await app.state.answers.stop()
             await notifier.stop()
             await ticker.stop()
             await hub.disconnect()
@@ -120,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from mobilize.router import router as api_router
 
     app.include_router(api_router, prefix="/api/v1")
+    app.include_router(live_router, prefix="/api/v1")
 
     web_root = resources.files("web")
     app.mount("/static", StaticFiles(directory=str(web_root)), name="static")

@@ -5,12 +5,14 @@
    it are fewer than the headcount of B's slot groups that only those people can fill (the groups whose
    qualified set is a subset of its own, itself included) — a Hall violation, so B cannot fill them
    alone. Only short groups get edges from eligible people of B's street's other communities, at
-   the extra ``borrow`` cost. A community that is not short borrows nobody.
+   the extra ``borrow`` cost. A community that is not short borrows nobody; with the policy's
+   ``borrowing`` off, nobody borrows at all.
 3. **Decomposition.** Communities joined by a borrow edge form a component (networkx
    ``connected_components`` on the community graph). Components share no person and no slot, so
    solving each optimally solves the whole problem optimally.
-4. **Solve.** :func:`match` solves a component exactly: OR-tools' min-cost flow (C++), or without
-   OR-tools :func:`match_scipy`, SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp) on slots.
+4. **Solve.** :func:`match` solves a component exactly with SciPy's ``min_weight_full_bipartite_matching``
+   (LAPJVsp, C++) on slots: on these sparse assignment networks it is about five times faster than
+   OR-tools' min-cost flow (:func:`match_mcf`, kept as an independent second method for benchmarks).
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from mobilize.costs import Arrays
+from mobilize.costs import Arrays, travel_minutes
+from mobilize.squads import ranges
 
-try:  # OR-tools' C++ min-cost flow is the fastest exact solver at hand; SciPy is the fallback
-    from ortools.graph.python import min_cost_flow as _mcf
-
-    _ortools = _mcf
+try:  # OR-tools' C++ min-cost flow: a second exact method, to cross-check (bench/bench_solver.py)
+    from ortools.graph.python import min_cost_flow as _ortools
 except ImportError:  # pragma: no cover
     _ortools = None
 
 __all__ = ["Block", "build_blocks", "edge_costs", "short_groups", "components", "same_block", "match",
-           "match_scipy"]
+           "match_scipy", "match_mcf"]
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ def build_blocks(a: Arrays, anchors: np.ndarray, communities: Iterable[int],
         else:
             local = edge_costs(a, anchors, groups, people)
             short = short_groups(local >= 0, a.g_cap[groups])
-        sg = np.flatnonzero(short)
+        sg = np.flatnonzero(short) if a.policy.borrowing else empty
         if len(sg):
             s = a.comm_street_idx[c]
             lo, hi = np.searchsorted(s_order, [s, s + 1])
@@ -105,11 +106,32 @@ def _starts(p_comm_sorted: np.ndarray, ncomm: int) -> list[tuple[int, int]]:
 
 
 def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
-    """Return the (groups × people) edge costs without keep-in-place; -1 where no edge."""
-    comp = a.components(groups[:, None], people[None, :], anchors, None, None)
-    ok = a.qualifies(groups, people) & (comp["minutes"] <= a.policy.max_travel_minutes)
-    total = comp["travel"] + comp["preassignment"] + comp["borrow"] + comp["squad_split"] + comp["fairness"]
-    return np.where(ok, total, -1)
+    """Return the (groups × people) edge costs without keep-in-place; -1 where no edge.
+
+    The same sums as :meth:`Arrays.components` (which explains a chosen edge), built in place on
+    one matrix: a component that is zero for the whole block is skipped.
+    """
+    pol = a.policy
+    post = a.g_post[groups][:, None]
+    total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.q_lat[post], a.q_lon[post],
+                           pol.minutes_per_km)
+    ok = total <= pol.max_travel_minutes
+    ok &= a.qualifies(groups, people)
+    if pol.travel_per_minute != 1:
+        total *= pol.travel_per_minute
+    total += (a.p_duty[people] * pol.per_recent_duty)[None, :]
+    pre = a.p_pre[people]
+    if (pre >= 0).any():
+        np.add(total, pol.leave_preassigned, out=total, where=(pre[None, :] >= 0) & (pre[None, :] != post))
+    p_comm, g_comm = a.p_comm[people], a.g_comm[groups]
+    if len(p_comm) and len(g_comm) and not (p_comm.min() == p_comm.max() == g_comm.min() == g_comm.max()):
+        np.add(total, pol.borrow, out=total, where=p_comm[None, :] != g_comm[:, None])
+    sq = a.p_squad[people]
+    if (sq >= 0).any():
+        anchor = np.append(anchors, -1)[sq]  # no squad (-1) reads the appended -1
+        np.add(total, pol.squad_split, out=total, where=(sq >= 0)[None, :] & (anchor[None, :] != post))
+    total[~ok] = -1
+    return total
 
 
 def short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -151,13 +173,19 @@ def same_block(x: Block, y: Block) -> bool:
 def match(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
     """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
 
-    OR-tools' min-cost flow on the network source → person (1) → group (cap) → sink plus an unfilled
-    arc source → group (cap, unfilled cost); without OR-tools, SciPy's sparse matching on slots.
+    Row ``r[k]`` (a slot group of capacity ``cap[r[k]]``, unfilled cost ``unfilled[r[k]]``) may take
+    person column ``j[k]`` at ``cost[k]``. Solved by :func:`match_scipy`.
     """
+    return match_scipy(r, j, cost, cap, unfilled, n_people)
+
+
+def match_mcf(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
+    """:func:`match` by OR-tools' min-cost flow: source → person (1) → group (cap) → sink plus an
+    unfilled arc source → group (cap, unfilled cost). Exact too, slower; for cross-checks."""
+    if _ortools is None:  # pragma: no cover
+        raise RuntimeError("OR-tools is not installed")
     n_groups = len(cap)
     total = int(cap.sum())
-    if _ortools is None:
-        return match_scipy(r, j, cost, cap, unfilled, n_people)
     flow = _ortools.SimpleMinCostFlow()
     sink = 1 + n_people + n_groups
     tails = np.concatenate([np.zeros(n_people, np.int64), 1 + j, np.zeros(n_groups, np.int64),
@@ -187,7 +215,7 @@ def match_scipy(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
     start = np.concatenate([[0], np.cumsum(cap)])
     n_slots = int(start[-1])
     reps = cap[r]
-    slot = np.repeat(start[r], reps) + _ranges(reps)
+    slot = np.repeat(start[r], reps) + ranges(reps)
     rows = np.concatenate([slot, np.arange(n_slots)])
     cols = np.concatenate([np.repeat(j, reps), n_people + np.arange(n_slots)])
     data = np.concatenate([np.repeat(cost, reps), np.repeat(unfilled, cap)]).astype(np.float64) + 1
@@ -197,9 +225,3 @@ def match_scipy(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
     row_col = np.full(n_people, -1, dtype=np.int64)
     row_col[col_ind[real]] = np.repeat(np.arange(len(cap)), cap)[row_ind[real]]
     return row_col
-
-
-def _ranges(counts: np.ndarray) -> np.ndarray:
-    """Return ``0..k-1`` for each ``k`` in ``counts``, concatenated."""
-    ends = np.cumsum(counts)
-    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)

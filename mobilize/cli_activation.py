@@ -39,7 +39,7 @@ def _notices(settings: Settings):
 
 
 def _print_activation(activation, as_json: bool) -> None:
-    data = {"id": activation.id, "status": activation.status, **(activation.summary or {})}
+    data = {"id": activation.id, "status": activation.status, **(activation.summary or {}), "policy": activation.policy}
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         return
@@ -71,6 +71,8 @@ def activate(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
     export_problem: Annotated[Path | None, typer.Option(help="写出分配问题审计文件 write the audit problem JSON")] = None,
     key: Annotated[str | None, typer.Option(help="幂等键 idempotency key (a retry returns the same activation)")] = None,
+    borrow: Annotated[bool, typer.Option("--borrow/--no-borrow", help="街道统筹借调 street-level borrowing for short "
+                                         "posts (--no-borrow: each community staffs its own posts)")] = True,
 ) -> None:
     """一键启动 Activate: switch a scope to wartime, assign people to posts, form temporary branches."""
     from mobilize.activations.queries import problem_export
@@ -86,7 +88,7 @@ def activate(
             async with session_scope(maker) as session:
                 await begin_write(session)
                 activation, _created = await do_activate(
-                    session, ActivateRequest(scope, plan, level, drill, key), plans=plans, at=settings.local_now(),
+                    session, ActivateRequest(scope, plan, level, drill, key, borrow), plans=plans, at=settings.local_now(),
                     actor="cli", notices=_notices(settings))
             await _deliver(settings, maker)
             problem = None
@@ -144,6 +146,8 @@ def drill(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
     processes: Annotated[int | None, typer.Option(help="并行进程数 parallel processes (default: all cores)")] = None,
     compare: Annotated[bool, typer.Option("--compare/--no-compare", help="运行场景中的对比方案 run the variants")] = True,
+    compare_activation: Annotated[int | None, typer.Option(
+        help="与该演练启动的实测结果对比 compare with this live drill activation (its scope, plan, level, roster)")] = None,
 ) -> None:
     """演练推演 Run a drill scenario many times on a virtual clock through the real dispatch core."""
     from mobilize.errors import MobilizeError
@@ -153,15 +157,24 @@ def drill(
     try:
         path = resolve_path(scenario)
         loaded = load_scenario(path)
-        if loaded.roster.source == "database":  # a live roster is read once, then the runs go on in memory
+        measured = None
+        if loaded.roster.source == "database" or compare_activation is not None:
+            # a live roster (and the measured answers) are read once, then the runs go on in memory
             from scenarios.live import load_live_world
+            from scenarios.measured import measure_activation, scenario_for
 
             async def read(settings: Settings, engine: AsyncEngine):
                 async with session_scope(create_sessionmaker(engine)) as session:
-                    await load_live_world(session, loaded)
+                    if compare_activation is None:
+                        await load_live_world(session, loaded)
+                        return None
+                    facts = await measure_activation(session, compare_activation, timezone=settings.timezone)
+                    await load_live_world(session, scenario_for(loaded, facts))
+                    return facts
 
-            _run(read)
-        run_drill(path, runs, seed, report, as_json, progress=not as_json, processes=processes, compare=compare)
+            measured = _run(read)
+        run_drill(path, runs, seed, report, as_json, progress=not as_json, processes=processes, compare=compare,
+                  measured=measured)
     except MobilizeError as exc:
         err.print(f"[bold red]错误 Error:[/] {exc.message_zh} / {exc.message_en}")
         for problem in exc.problems:

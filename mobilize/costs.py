@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from numbers import Real
+from operator import attrgetter
 
 import numpy as np
 
 from mobilize.errors import InvalidInput, Problem
+from mobilize.inputs_check import validate_inputs as _validate
+from mobilize.squads import anchors_of
 
 __all__ = [
     "Person",
@@ -95,7 +99,12 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class CostPolicy:
-    """The integer cost weights (see the module docstring); the defaults suit a city on e-bikes."""
+    """The integer cost weights (see the module docstring); the defaults suit a city on e-bikes.
+
+    ``borrowing`` false turns street-level borrowing (街道统筹) off: short slot groups get no edges
+    from other communities, each community staffs its posts from its own people only. Invalid
+    values raise :class:`~mobilize.errors.InvalidInput` naming the field.
+    """
 
     minutes_per_km: float = 4.0
     max_travel_minutes: int = 60
@@ -106,6 +115,45 @@ class CostPolicy:
     per_recent_duty: int = 5
     move_notified: int = 200
     unfilled_by_priority: tuple[int, ...] = (100_000, 30_000, 10_000, 3_000, 1_000)
+    borrowing: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_travel_minutes", "travel_per_minute", "leave_preassigned", "borrow", "squad_split",
+                     "per_recent_duty", "move_notified"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+                problems.append(Problem("须为非负数", "must be a number ≥ 0", field=name, value=value))
+        if isinstance(self.minutes_per_km, bool) or not isinstance(self.minutes_per_km, Real) \
+                or not 0 < self.minutes_per_km < 1000:
+            problems.append(Problem("须为大于0的数", "must be a positive number", field="minutes_per_km",
+                                    value=self.minutes_per_km))
+        u = self.unfilled_by_priority
+        if not isinstance(u, tuple) or len(u) != 5 or any(isinstance(x, bool) or not isinstance(x, Real) or not x >= 0
+                                                          for x in u):
+            problems.append(Problem("须为5个非负数（优先级1至5）", "must be 5 numbers ≥ 0 (priorities 1-5)",
+                                    field="unfilled_by_priority", value=list(u) if isinstance(u, tuple) else u))
+        if not isinstance(self.borrowing, bool):
+            problems.append(Problem("须为 true 或 false", "must be true or false", field="borrowing",
+                                    value=self.borrowing))
+        if problems:
+            raise InvalidInput("成本策略有误", "Invalid cost policy", problems)
+
+    def as_dict(self) -> dict:
+        """Return the policy as JSON-able data (what an activation stores)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> CostPolicy:
+        """Return the policy :meth:`as_dict` gave (missing keys take their defaults)."""
+        data = dict(data or {})
+        if isinstance(data.get("unfilled_by_priority"), list):
+            data["unfilled_by_priority"] = tuple(data["unfilled_by_priority"])
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InvalidInput("成本策略有误", "Invalid cost policy",
+                               [Problem("未知字段", "unknown field", field=k) for k in unknown])
+        return cls(**data)
 
     def unfilled(self, priority: int, leader_part: bool = False) -> int:
         """Return the cost of one unfilled slot of a post of ``priority``."""
@@ -165,24 +213,31 @@ class Arrays:
 
     def _people_arrays(self) -> None:
         ps = self.people
-        self.p_comm = np.array([self.comm_index[p.community] for p in ps], dtype=np.int64)
-        self.p_lat = np.array([p.lat for p in ps], dtype=float)
-        self.p_lon = np.array([p.lon for p in ps], dtype=float)
-        self.p_skill = np.array([self._mask(p.skills) for p in ps], dtype=np.uint64)
-        self.p_leader = np.array([p.leader for p in ps], dtype=bool)
-        self.p_eligible = np.array([p.eligible for p in ps], dtype=bool)
-        self.p_duty = np.array([p.recent_duty for p in ps], dtype=np.int64)
-        self.p_pre = np.array([self.post_index.get(p.preassigned_post, -1) for p in ps], dtype=np.int64)
+        comm, lat, lon, skills, leader, eligible, duty, pre, squad = (
+            list(map(attrgetter(name), ps)) for name in ("community", "lat", "lon", "skills", "leader", "eligible",
+                                                         "recent_duty", "preassigned_post", "squad"))
+        self.p_comm = np.array([self.comm_index[c] for c in comm], dtype=np.int64)
+        self.p_lat = np.array(lat, dtype=float)
+        self.p_lon = np.array(lon, dtype=float)
+        masks = {s: self._mask(s) for s in set(skills)}  # people share a few skill sets
+        self.p_skill = np.array([masks[s] for s in skills], dtype=np.uint64)
+        self.p_leader = np.array(leader, dtype=bool)
+        self.p_eligible = np.array(eligible, dtype=bool)
+        self.p_duty = np.array(duty, dtype=np.int64)
+        index = self.post_index
+        self.p_pre = np.array([index.get(q, -1) for q in pre], dtype=np.int64)
         # pre-assignments to posts not (yet) in the problem, e.g. posts of a higher response level
         self.pending_pre: dict[str, list[int]] = {}
-        for i, p in enumerate(ps):
-            if p.preassigned_post is not None and p.preassigned_post not in self.post_index:
-                self.pending_pre.setdefault(p.preassigned_post, []).append(i)
+        for i, q in enumerate(pre):
+            if q is not None and q not in index:
+                self.pending_pre.setdefault(q, []).append(i)
+        self._squad_column = squad
         self.repointed = np.zeros(0, dtype=np.int64)
-        squads = sorted({p.squad for p in ps if p.squad is not None})
+        squad = self.__dict__.pop("_squad_column")
+        squads = sorted({x for x in squad if x is not None})
         self.squads = squads
         sq_index = {s: i for i, s in enumerate(squads)}
-        self.p_squad = np.array([sq_index.get(p.squad, -1) for p in ps], dtype=np.int64)
+        self.p_squad = np.array([sq_index.get(x, -1) for x in squad], dtype=np.int64)
 
     def _post_arrays(self) -> None:
         qs = self.posts
@@ -307,86 +362,13 @@ class Arrays:
         return out
 
     def squad_anchors(self) -> np.ndarray:
-        """Return the anchor post index of each squad (-1 when it has none). See the rule below.
-
-        The anchor is the post most of the squad's eligible members are pre-assigned to (ties: the
-        larger headcount, then the smaller post id). When no member is pre-assigned to a post of the
-        problem, it is the post of the squad's community (the community most members live in) that
-        can take the most members — ``min(headcount, members qualified for it)`` — ties going to the
-        post nearest the members' centre, then the smaller post id.
-        """
-        anchors = np.full(len(self.squads), -1, dtype=np.int64)
-        members = np.flatnonzero((self.p_squad >= 0) & self.p_eligible)
-        if not len(members):
-            return anchors
-        order = members[np.argsort(self.p_squad[members], kind="stable")]
-        bounds = np.flatnonzero(np.diff(self.p_squad[order])) + 1
-        for chunk in np.split(order, bounds):
-            s = self.p_squad[chunk[0]]
-            anchors[s] = self._anchor_of(chunk)
-        return anchors
+        """Return the anchor post index of each squad (-1 when it has none): :mod:`mobilize.squads`."""
+        return anchors_of(self, np.arange(len(self.squads)))
 
     def squad_anchors_for(self, anchors: np.ndarray, communities: Collection[int]) -> np.ndarray:
         """Return ``anchors`` with the squads that have members in ``communities`` recomputed."""
         out = anchors.copy()
         touched = np.isin(self.p_comm, list(communities)) & (self.p_squad >= 0)
-        for s in np.unique(self.p_squad[touched]).tolist():
-            chunk = np.flatnonzero((self.p_squad == s) & self.p_eligible)
-            out[s] = self._anchor_of(chunk) if len(chunk) else -1
+        squads = np.unique(self.p_squad[touched])
+        out[squads] = anchors_of(self, squads)
         return out
-
-    def _anchor_of(self, chunk: np.ndarray) -> int:
-        pre = self.p_pre[chunk]
-        pre = pre[pre >= 0]
-        if len(pre):
-            posts, counts = np.unique(pre, return_counts=True)
-            best = min(zip(posts, counts), key=lambda pc: (-pc[1], -self.posts[pc[0]].headcount,
-                                                           str(self.posts[pc[0]].id)))
-            return int(best[0])
-        comms, ccount = np.unique(self.p_comm[chunk], return_counts=True)
-        comm = comms[np.argmax(ccount)]
-        posts = np.flatnonzero(self.q_comm == comm)
-        if not len(posts):
-            return -1
-        groups = np.flatnonzero(np.isin(self.g_post, posts))
-        ok = self.qualifies(groups, chunk)
-        takes = {}
-        for g, row in zip(groups, ok):
-            q = int(self.g_post[g])
-            takes[q] = takes.get(q, 0) + int(row.sum())
-        lat, lon = self.p_lat[chunk].mean(), self.p_lon[chunk].mean()
-        dist = travel_minutes(lat, lon, self.q_lat[posts], self.q_lon[posts], 60.0)
-        best = min(zip(posts, dist), key=lambda pd: (-min(self.posts[pd[0]].headcount, takes.get(int(pd[0]), 0)),
-                                                     pd[1], str(self.posts[pd[0]].id)))
-        return int(best[0])
-
-
-def _validate(people: Sequence[Person], posts: Sequence[Post]) -> None:
-    problems: list[Problem] = []
-    seen: set = set()
-    for i, p in enumerate(people):
-        if p.id in seen:
-            problems.append(Problem("人员编号重复", "duplicate person id", row=i, field="id", value=p.id))
-        seen.add(p.id)
-        if p.recent_duty < 0:
-            problems.append(Problem("近期值班次数不能为负", "recent_duty must not be negative",
-                                    row=i, field="recent_duty", value=p.recent_duty))
-    seen = set()
-    street_of: dict[str, str] = {}
-    for i, q in enumerate(posts):
-        if q.id in seen:
-            problems.append(Problem("岗位编号重复", "duplicate post id", row=i, field="id", value=q.id))
-        seen.add(q.id)
-        if q.headcount < 0:
-            problems.append(Problem("岗位人数不能为负", "headcount must not be negative",
-                                    row=i, field="headcount", value=q.headcount))
-        if not 1 <= q.priority <= 5:
-            problems.append(Problem("优先级须为1至5", "priority must be 1 to 5",
-                                    row=i, field="priority", value=q.priority))
-    for kind, items in (("person", people), ("post", posts)):
-        for i, x in enumerate(items):
-            if street_of.setdefault(x.community, x.street) != x.street:
-                problems.append(Problem("同一社区属于两个街道", f"community lies in two streets ({kind})",
-                                        row=i, field="street", value=x.street))
-    if problems:
-        raise InvalidInput("分派输入有误", "Invalid assignment input", problems)

@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize.activations.models import IdempotencyRecord
 from mobilize.db import insert_ignoring, utcnow
 from mobilize.errors import Conflict, InvalidInput, Problem
 
-__all__ = ["request_hash", "replay", "remember", "require_key"]
+__all__ = ["request_hash", "replay", "replay_many", "check_stored", "remember", "remember_many", "require_key"]
 
 
 def request_hash(*parts: Any) -> str:
@@ -36,10 +37,25 @@ async def replay(session: AsyncSession, scope: str, key: str, digest: str) -> tu
     row = await session.get(IdempotencyRecord, (scope, key))
     if row is None:
         return None
-    if row.request_hash != digest:
+    return check_stored(row.request_hash, digest, row.status_code, row.response)
+
+
+def check_stored(stored_digest: str, digest: str, status: int, response: dict) -> tuple[int, dict]:
+    """Return the stored (status, response) of a key; 409 if the key was used for another request."""
+    if stored_digest != digest:
         raise Conflict("幂等键已用于另一个请求", "This idempotency key was used for a different request",
                        [Problem("请为新的操作使用新的键", "use a new key for a new action", field="Idempotency-Key")])
-    return row.status_code, row.response
+    return status, response
+
+
+async def replay_many(session: AsyncSession, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """Return (scope, key) -> (request hash, status, response) of those of ``pairs`` already answered."""
+    if not pairs:
+        return {}
+    t = IdempotencyRecord.__table__
+    rows = await (await session.connection()).execute(select(t.c.scope, t.c.key, t.c.request_hash, t.c.status_code, t.c.response)
+                                 .where(tuple_(t.c.scope, t.c.key).in_(sorted(pairs))))
+    return {(scope, key): (digest, status, response) for scope, key, digest, status, response in rows}
 
 
 async def remember(session: AsyncSession, scope: str, key: str, digest: str, status: int, response: dict) -> None:
@@ -50,3 +66,11 @@ async def remember(session: AsyncSession, scope: str, key: str, digest: str, sta
     await session.execute(stmt)
 
 
+async def remember_many(session: AsyncSession, rows: list[tuple[str, str, str, int, dict]]) -> None:
+    """Keep many answers at once: rows of (scope, key, request hash, status, response)."""
+    if not rows:
+        return
+    now = utcnow()
+    stmt = insert_ignoring(session, IdempotencyRecord.__table__, ["scope", "key"])
+    await (await session.connection()).execute(stmt, [{"scope": s, "key": k, "request_hash": d, "status_code": c, "response": r,
+                                  "created_at": now} for s, k, d, c, r in rows])

@@ -11,8 +11,10 @@ its own communities' order and shortage events and stats.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -21,12 +23,14 @@ from mobilize.access import Principal
 from mobilize.activations.dispatch import open_link
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.db import utcnow
-from mobilize.errors import MobilizeError
+from mobilize.deps import PrincipalDep
+from mobilize.errors import MobilizeError, NotFound
 from mobilize.security import principal_for, read_token
+from realtime import log
 from realtime.stats import tally
 from rosters.models import OrgUnit
 
-__all__ = ["Watcher", "PhoneWatcher", "LiveStatus"]
+__all__ = ["Watcher", "PhoneWatcher", "LiveStatus", "router"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class LiveStatus:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> None:
         self.sessionmaker = sessionmaker
         self.secret = secret
+        self._stats_views: tuple[dict[str, Any] | None, dict[frozenset[str], dict[str, Any]]] = (None, {})
 
     async def authenticate(self, token: str) -> Watcher | PhoneWatcher | None:
         """Return who a token is: an operator (signed token) or a person (their phone link)."""
@@ -112,8 +117,16 @@ class LiveStatus:
         if visible is None:
             return message
         if message.get("type") == "stats":
-            mine = {code: row for code, row in message.get("communities", {}).items() if code in visible}
-            return {**message, **tally(mine)}
+            # One view per set of communities per stats message, shared by every watcher with that set (the
+            # fan-out then reuses its frame instead of encoding it again for each of them).
+            if self._stats_views[0] is not message:
+                self._stats_views = (message, {})
+            views = self._stats_views[1]
+            view = views.get(visible)
+            if view is None:
+                mine = {code: row for code, row in message.get("communities", {}).items() if code in visible}
+                view = views[visible] = {**message, **tally(mine)}
+            return view
         community = (message.get("body") or {}).get("community")
         if community is not None and community not in visible:
             return None
@@ -174,3 +187,45 @@ class LiveStatus:
             row.update(filled=int(filled or 0), acknowledged=int(ack or 0), en_route=int(en_route or 0),
                        arrived=int(arrived or 0), declined=int(declined or 0), escalated=int(escalated or 0))
         return out
+
+
+# --- the same over HTTP: what the command center reads before (or instead of) subscribing ---------------
+
+router = APIRouter(tags=["live"])
+
+
+async def _watch(request: Request, principal: Principal, activation_id: int) -> tuple[LiveStatus, Watcher, str]:
+    """Return the app's LiveStatus, the operator as a watcher of the activation's channel, and the channel."""
+    live: LiveStatus = request.app.state.live
+    watcher, channel = Watcher(principal, {}), f"activation:{activation_id}"
+    if not await live.authorize(watcher, channel):
+        raise NotFound("未找到该启动记录", f"No activation {activation_id}")
+    return live, watcher, channel
+
+
+@router.get("/activations/{activation_id}/stats", summary="实时统计 Live stats of an activation")
+async def activation_stats(activation_id: int, request: Request, principal: PrincipalDep) -> dict[str, Any]:
+    """The ``stats`` message the websocket sends, with ``seq``: subscribe with ``since`` = seq to go live."""
+    live, watcher, channel = await _watch(request, principal, activation_id)
+    async with live.sessionmaker() as session:
+        head = await log.head(session, channel)
+        counts = await live._counts(session, activation_id)
+    message = {"type": "stats", "channel": channel, "seq": head, "at": datetime.now(UTC).isoformat(), **tally(counts)}
+    return live.filter(watcher, message) or message
+
+
+@router.get("/activations/{activation_id}/events", summary="事件回放 Events of an activation after a seq")
+async def activation_events(
+    activation_id: int, request: Request, principal: PrincipalDep,
+    since: Annotated[int, Query(ge=0, description="最后已处理的序号 last seq applied")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000, description="最多条数 at most this many")] = 500,
+) -> dict[str, Any]:
+    """Events with seq > ``since`` in order, as the websocket replays them; ask again with ``since`` = ``next``
+    while ``more`` (``next`` also passes events hidden from this operator's communities)."""
+    live, watcher, channel = await _watch(request, principal, activation_id)
+    async with live.sessionmaker() as session:
+        head = await log.head(session, channel)
+        events = await log.read_since(session, channel, since, limit=limit)
+    shown = [m for m in (live.filter(watcher, e.to_message()) for e in events) if m is not None]
+    last = events[-1].seq if events else since
+    return {"channel": channel, "head": head, "next": last, "more": last < head, "events": shown}

@@ -9,7 +9,7 @@ concrete posts with locations (pure).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,36 @@ class PostSpec:
     leader_required: bool
     priority: int
     shift_hours: int
+
+
+def keep_on_level_change(holders: Mapping[str, list], specs: Sequence[PostSpec]) -> tuple[dict[str, list], list, list[PostSpec]]:
+    """Return who stays when an activation's posts become ``specs``: (kept by post key, dropped, residual demand).
+
+    ``holders`` maps a post key to its open orders (anything with ``leader_part``, ``cost`` and ``id``), in the
+    order to walk them. Per post the leader stays first, then the cheapest, up to the new headcount; a post
+    gone from ``specs`` drops all. The residual is each post's demand still open, needing a leader only where
+    none stayed. The real level change and the drill simulator both decide it here, so they cannot drift.
+    """
+    spec_by_key = {s.key: s for s in specs}
+    kept_at: dict[str, list] = {}
+    dropped: list = []
+    for key, here in holders.items():
+        spec = spec_by_key.get(key)
+        if spec is None:
+            dropped += here
+            continue
+        here = sorted(here, key=lambda o: (not o.leader_part, o.cost, o.id))
+        if here[:spec.headcount]:
+            kept_at[key] = here[:spec.headcount]
+        dropped += here[spec.headcount:]
+    residual = []
+    for spec in specs:
+        here = kept_at.get(spec.key, [])
+        left = spec.headcount - len(here)
+        if left > 0:
+            residual.append(replace(spec, headcount=left,
+                                    leader_required=spec.leader_required and not any(o.leader_part for o in here)))
+    return kept_at, dropped, residual
 
 
 def plan_posts(plan: Plan, level: str, sites: Sequence[Site]) -> list[PostSpec]:

@@ -14,8 +14,10 @@ from mobilize.errors import Forbidden
 from mobilize.models import Operator
 from mobilize.operators import OperatorCreate, OperatorRead, authenticate, create_operator, operator_read
 from mobilize.security import issue_token
+from mobilize.activations.phone_routes import router as phone_router
 from mobilize.activations.router import router as activations_router
 from rosters.router import router as rosters_router
+from scenarios.drill_api import router as drills_router
 
 router = APIRouter(route_class=CommitRoute)
 
@@ -57,5 +59,7 @@ async def add_operator(data: OperatorCreate, session: SessionDep, principal: Pri
     return await create_operator(session, data, actor=principal.actor)
 
 
+router.include_router(phone_router)  # first: every phone of an activation presses here, matched in order
 router.include_router(rosters_router)
 router.include_router(activations_router)
+router.include_router(drills_router)

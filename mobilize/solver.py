@@ -6,8 +6,8 @@ serve (:mod:`mobilize.costs`), and an unfilled arc per slot group carrying its u
 solver finds a minimum-cost flow — an OPTIMAL assignment for the stated costs — fast.
 
 :mod:`mobilize.blocks` cuts the network into per-community cost blocks, borrow edges for short slot
-groups (街道统筹) and independent components; each component is solved exactly by OR-tools' min-cost
-flow (in C++), or without OR-tools by SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp) on slots.
+groups (街道统筹; none when the policy's ``borrowing`` is off) and independent components; each component
+is solved exactly by SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp, C++) on slots.
 
 :func:`resolve` re-solves after a decline or a level raise: only the components that changed, with
 ``move_notified`` added to every edge that would move an already notified person to another post.

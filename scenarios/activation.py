@@ -27,6 +27,7 @@ from mobilize.escalation import (
 from mobilize.orders import OrderState, Transition, apply, new_order
 from mobilize.plans import Plan, PostSpec, plan_posts
 from mobilize.solver import Assignment, solve
+from scenarios.backups import solve_slot
 from scenarios.branches import BranchUpkeep
 from scenarios.injects import InjectHandlers
 from scenarios.metrics import Trace
@@ -36,6 +37,7 @@ from scenarios.world import World
 __all__ = ["MemoryActivation", "OrderRec"]
 
 _SOLVES: dict[tuple, list[Assignment]] = {}
+_POOLS: dict[tuple, tuple[list[int], set[int]]] = {}  # who may take part in a backup search, per slot kind
 
 
 @dataclass(slots=True)
@@ -250,42 +252,57 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self.dirty.clear()
         return made
 
+    def _pool(self, street: str, need: frozenset, any_of: frozenset, leader_part: bool) -> tuple[list[int], set[int]]:
+        """Return who of ``street`` may take part in a backup search for such a slot, and who fits it.
+
+        Someone who cannot fit (lacks the skills, or is no designated leader for the leader part) gets
+        no edge; left out, they change nothing — except a squad member, who still counts towards the
+        squad's anchor post, so squad members always stay in. Fixed per world: kept per process.
+        """
+        key = (id(self.world), self.policy.borrowing, street, need, any_of, leader_part)
+        got = _POOLS.get(key)
+        if got is None:
+            ps = self.people
+            fit = {i for i in self.by_street.get(street, ()) if need <= ps[i].skills
+                   and (not any_of or bool(any_of & ps[i].skills)) and (ps[i].leader or not leader_part)}
+            if len(_POOLS) > 20_000:
+                _POOLS.clear()
+            got = _POOLS[key] = ([i for i in self.by_street.get(street, ()) if i in fit or ps[i].squad is not None],
+                                      fit)
+        return got
+
     def find_backup(self, rec: OrderRec, t: float) -> OrderRec | None:
         """Give a freed slot to the best available backup (``dispatch.find_backup``), or report it short."""
         spec = self.specs.get(rec.post)
         if spec is None or self.ended:
             return None
+        street_key = self._street(spec)
+        pool, fit = self._pool(street_key, spec.skills_all, spec.skills_any, rec.leader_part)
         blocked = self.blocked
-        people = [i for i in self.by_street.get(self._street(spec), ()) if not blocked[i]]
+        people = [i for i in pool if not blocked[i]]
         if self.cut:
             people = [i for i in people if self._reaches(i, spec)]
-        need, any_of = spec.skills_all, spec.skills_any
         ps = self.people
-
-        def fits(i: int) -> bool:  # holds the skills (and is a designated leader, for the leader part)
-            p = ps[i]
-            return need <= p.skills and (not any_of or bool(any_of & p.skills)) and (p.leader or not rec.leader_part)
-
-        # Someone who cannot fit gets no edge; left out, they change nothing — except a squad member, who
-        # still counts towards the squad's anchor post, so squad members always stay in.
-        people = [i for i in people if ps[i].squad is not None or fits(i)]
-        if not any(fits(i) for i in people):
+        if fit.isdisjoint(people):
             solution = None  # no edge at all: the solve would find nobody
         else:
             demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
+            slot = (id(self.world), self.policy.borrowing, self.cost_policy, demand)
+            street = self.by_street.get(street_key, ())
             # The post's own community first: a one-slot group is short (街道统筹) exactly when its community
             # has nobody for it, and then, only then, the street's other people get edges. Squads never span
-            # communities, so this first solve is the full solve whenever it finds someone.
+            # communities, so this first solve is the full solve whenever it finds someone. Each solve gets
+            # its candidates without the dominated ones (scenarios.backups).
             own = [i for i in people if ps[i].community == spec.community]
-            solution = solve([ps[i] for i in own], [demand], self.cost_policy)
-            if not solution.assignments and len(own) < len(people):
+            solution = solve_slot(slot, ps, street, own, demand, self.cost_policy)
+            if not solution and len(own) < len(people):
                 self.trace.count("backup_street_solves")
-                solution = solve([ps[i] for i in people], [demand], self.cost_policy)
-        if solution is None or not solution.assignments:
+                solution = solve_slot(slot, ps, street, people, demand, self.cost_policy)
+        if not solution:
             self.trace.count("backup_none")
             return None
         self.trace.count("backup_found")
-        return self._dispatch(solution.assignments, t)[0]
+        return self._dispatch(solution, t)[0]
 
     def answer(self, rec: OrderRec, action: str, t: float, reason: str | None = None) -> None:
         """A person's answer from the phone (``phone.act``): a decline releases them and finds a backup."""

@@ -42,16 +42,22 @@ def resolve_path(name: str | Path) -> Path:
 
 def run_drill(path: str | Path, runs: int = 100, seed: int = 1, report: str | Path | None = None,
               as_json: bool = False, progress: bool = True, *, processes: int | None = None,
-              compare: bool = True, out: TextIO | None = None) -> dict[str, Any]:
+              compare: bool = True, out: TextIO | None = None, measured: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
     """Return the drill's results after running ``runs`` seeded runs (seeds ``seed`` … ``seed + runs - 1``).
 
     ``report`` writes the self-contained HTML report there; ``as_json`` prints the results (without the
     per-minute curves of every run) as JSON on ``out`` (default stdout), else a summary table;
     ``progress`` shows a progress bar on stderr; ``compare=False`` skips the scenario's variants.
+    ``measured`` (:func:`scenarios.measured.measure_activation`) runs the scenario as that live drill
+    activation (its scope, plan, level, the live roster already read) and adds "measured vs predicted".
     Raises :class:`~mobilize.errors.InvalidInput` for a bad scenario, before anything runs.
     """
     out = out or sys.stdout
     scenario = load_scenario(resolve_path(path))
+    if measured is not None:
+        from scenarios.measured import scenario_for
+        scenario = scenario_for(scenario, measured)
     if not compare:
         from dataclasses import replace
         scenario = replace(scenario, variants=())
@@ -70,6 +76,9 @@ def run_drill(path: str | Path, runs: int = 100, seed: int = 1, report: str | Pa
                               progress=lambda done, _total: bar.update(task, completed=done))
     else:
         result = run_many(scenario, runs, seed, processes=processes)
+    if measured is not None:
+        from scenarios.measured import compare_measured
+        result["measured"] = compare_measured(measured, result)
     if report is not None:
         Path(report).write_text(render_report(result), encoding="utf-8")
     if as_json:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from mobilize.branches import form_branches
 from mobilize.escalation import default_ladder
-from mobilize.plans import LEVELS, Plan, Site, plan_posts
+from mobilize.plans import LEVELS, Plan, Site, keep_on_level_change, plan_posts
 from scenarios.timeline import ExtraPosts
 
 if TYPE_CHECKING:
@@ -31,27 +31,9 @@ class InjectHandlers:
         self.level = level
         self.ladder = default_ladder(self.deadlines()[0])
         specs = plan_posts(self.plan, level, self.sites) + self.extras
-        spec_by_key = {s.key: s for s in specs}
-        kept, dropped = [], []
-        for key in sorted(self.holders):
-            here = [self.orders[o] for o in self.holders[key]]
-            spec = spec_by_key.get(key)
-            if spec is None:
-                dropped += here
-                continue
-            here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
-            kept += here[:spec.headcount]
-            dropped += here[spec.headcount:]
-        kept_at: dict[str, list[OrderRec]] = {}
-        for o in kept:
-            kept_at.setdefault(o.post, []).append(o)
-        residual = []
-        for spec in specs:
-            here = kept_at.get(spec.key, [])
-            left = spec.headcount - len(here)
-            if left > 0:
-                residual.append(replace(spec, headcount=left,
-                                        leader_required=spec.leader_required and not any(o.leader_part for o in here)))
+        kept_at, dropped, residual = keep_on_level_change(
+            {key: [self.orders[o] for o in self.holders[key]] for key in sorted(self.holders)}, specs)
+        kept = [o for here in kept_at.values() for o in here]
         for o in sorted(dropped, key=lambda o: o.id):
             self._apply(o, "cancel", "system", t, reason="level_changed")
             self.trace.count("cancelled")

@@ -224,6 +224,36 @@ def _variant_section(v: dict[str, Any], names: dict[str, Any], marks) -> str:
     return "".join(parts)
 
 
+def _measured_section(result: dict[str, Any]) -> str:
+    """Return the live drill's measured answers beside the prediction (``result["measured"]``), or ""."""
+    me = result.get("measured")
+    if not me:
+        return ""
+    s = result["variants"][0]["aggregate"]["series"]
+    c = me["curve"]
+    lines = [("预测已确认 predicted confirmed", "#8e9eab", s["confirmed"]), ("预测已到岗 predicted arrived", "#7fb3d5", s["arrived"]),
+             ("实测已确认 measured confirmed", "#d68910", c["confirmed"][:c["on_grid"]]),
+             ("实测已到岗 measured arrived", "#c0392b", c["arrived"][:c["on_grid"]])]
+    chart = _line_chart(s["t"], lines, band=(s["arrived_p10"], s["arrived_p90"], "#2980b9"),
+                        ymax=max(s["demand"] + [me["slots"], 1]) * 1.05)
+    rows = "".join(f"<tr><td>{_e(r['metric'])}</td><td>{_m(r['measured'])}</td><td>{_m(r['predicted']['p10'])}</td>"
+                   f"<td>{_m(r['predicted']['p50'])}</td><td>{_m(r['predicted']['p90'])}</td></tr>" for r in me["time_to"])
+    pd = me["predicted_decline_rate"]
+    return (f"<section><h2>实测与预测 · Measured vs predicted（演练启动 drill activation #{me['activation_id']}）</h2>"
+            f"<p>实测：{me['notified']} 人收到派单，{_pct(me['answer_rate'])} 已回复，{_pct(me['decline_rate'])} 拒绝（预测拒绝率中位 "
+            f"{_pct(pd['p50'])}，10%–90%：{_pct(pd['p10'])}–{_pct(pd['p90'])}）；确认用时中位 {_m(me['ack_delay']['p50'], ' 分钟')}，"
+            f"确认后到岗用时中位 {_m(me['travel']['p50'], ' 分钟')}；观察了 {me['observed_minutes']:.0f} 分钟"
+            f"{'（仍在进行）' if me['status'] == 'active' else ''}。 — Measured: {me['notified']} people notified, "
+            f"{_pct(me['answer_rate'])} answered, {_pct(me['decline_rate'])} declined (predicted median {_pct(pd['p50'])}); "
+            f"median {_m(me['ack_delay']['p50'])} min to acknowledge, {_m(me['travel']['p50'])} min from acknowledging to "
+            f"arriving; {me['observed_minutes']:.0f} minutes observed. 名额 slots: {me['slots']} "
+            f"(predicted {me['predicted_slots']:.0f}).</p>"
+            "<h3>名额随时间：实测曲线与预测（阴影：预测到岗的 10%–90%）· Slots over time: measured against the prediction "
+            "(shaded: predicted arrivals, 10th–90th percentile)</h3>" + chart +
+            "<h3>达到比例所用时间（分钟）· Minutes to reach a share</h3><table><tr><th></th><th>实测 measured</th>"
+            "<th>预测 快 10%</th><th>预测 中位 median</th><th>预测 慢 90%</th></tr>" + rows + "</table></section>")
+
+
 def render_report(result: dict[str, Any]) -> str:
     """Return the HTML report of :func:`scenarios.montecarlo.run_many`'s result (one file, works offline)."""
     sc = result["scenario"]
@@ -282,6 +312,7 @@ padding:8px 14px}} small{{color:#777}} .ok{{color:#2e9e5b}}
 <h2>结论 · What happened</h2><p class="box">{headline}</p>
 <h2>建议 · What to change</h2><ul>{tips}</ul>
 <h2>时间线 · Timeline</h2><table><tr><th>时间 time</th><th>注入 inject</th><th>内容 detail</th></tr>{inject_rows}</table>
+{_measured_section(result)}
 {comparison}
 {''.join(sections)}
 <h2>说明 · How to read this</h2><p><small>每次推演用产品自身的分派求解器、派单状态机、超时升级梯度和临时党支部规则，在虚拟时钟上重演一键启动后的全过程；

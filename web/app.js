@@ -2,13 +2,15 @@
 //   #/readiness  平时 readiness of the selected unit (js/readiness.js)
 //   #/activate   一键启动 the one key over the selected unit (js/activate.js)
 //   #/live[/id]  战时 the live view of an activation (js/live.js)
+//   #/drills[/activation id]  演练推演 drill jobs and reports; with an id, measured vs predicted (js/drills.js)
 // Every read is scoped by the API to the operator's role and subtree; the page shows what it gets.
 import { $, $$, state, t, api, get, setUnauthorizedHandler, guarded } from "./js/core.js";
 import { buildTree, renderReadiness, wireReadiness, fillFilterSelects, fillPlanSelects, onUnitChange } from "./js/readiness.js";
 import { wireActivate, renderPlanChoices, scopeChanged, showPreview } from "./js/activate.js";
 import { wireLive, showList, openLive, closeLive, relabelLive } from "./js/live.js";
+import { wireDrills, showDrills, hideDrills, relabelDrills } from "./js/drills.js";
 
-const SCREENS = ["readiness", "activate", "live"];
+const SCREENS = ["readiness", "activate", "live", "drills"];
 
 function applyLanguage() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
@@ -42,7 +44,7 @@ async function login(event) {
 }
 
 function logout() {
-  closeLive();
+  closeLive(); hideDrills();
   state.token = null; state.me = null;
   sessionStorage.removeItem("mobilize.token");
   $("#app-view").hidden = true; $("#login-view").hidden = false; $("#logout").hidden = true; $("#tabs").hidden = true;
@@ -67,10 +69,12 @@ async function route() {
   const name = SCREENS.includes(screen) ? screen : "readiness";
   for (const s of SCREENS) $(`#${s}-view`).hidden = s !== name;
   $$("#tabs [data-screen]").forEach((b) => b.setAttribute("aria-current", b.dataset.screen === name ? "page" : "false"));
-  $("#tree-card").hidden = name === "live";
-  $(".layout").classList.toggle("wide", name === "live");
-  if (name !== "live") { closeLive(); document.body.classList.remove("drill-mode"); }
+  $("#tree-card").hidden = name === "live" || name === "drills";
+  $(".layout").classList.toggle("wide", name === "live" || name === "drills");
+  if (name !== "drills") hideDrills();
+  if (name !== "live") { closeLive(); document.body.classList.remove("drill-mode"); $("#drill-banner").hidden = true; }
   if (name === "activate") { scopeChanged(); }
+  if (name === "drills") await showDrills(id);
   if (name === "live") {
     await showList();
     if (id) await openLive(Number(id));
@@ -90,6 +94,7 @@ $("#lang").addEventListener("click", () => {
   fillFilterSelects(); fillPlanSelects(); renderPlanChoices();
   const screen = location.hash.split("/")[1] || "readiness";
   if (screen === "live") { guarded(showList)(); relabelLive(); }
+  else if (screen === "drills") relabelDrills();
   else if (screen === "activate") { scopeChanged(); guarded(showPreview)(); }
   else guarded(renderReadiness)();
 });
@@ -97,6 +102,7 @@ onUnitChange(() => { if (!$("#activate-view").hidden) scopeChanged(); });
 wireReadiness();
 wireActivate((id) => { location.hash = `#/live/${id}`; });
 wireLive();
+wireDrills();
 $("#notice").addEventListener("click", () => { $("#notice").hidden = true; });
 applyLanguage();
 if (state.token) start().catch(() => logout());

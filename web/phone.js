@@ -131,7 +131,11 @@
         document.querySelectorAll("button").forEach((b) => { b.disabled = false; });
         if (!r.ok) { banner("failed", t("failed")); showError(body, r.status); if (r.status !== 404 && r.status !== 410) load(); return; }
         banner("done", t("done"));
-        render(body);
+        // A team action answers with the whole page; a button with the order's new state only (post,
+        // branch and team do not change with a press), merged into what is shown.
+        if (body.person) render(body);
+        else if (data && data.order && body.order && data.order.id === body.order.id) render({ ...data, order: { ...data.order, ...body.order } });
+        else load();
         return;
       } catch (e) {
         banner("pending", t("offline"));

@@ -9,7 +9,7 @@ event and an audit row in the same transaction.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,19 +21,21 @@ from mobilize.activations import writes
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import Activation, Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.activations.notices import Notices
+from mobilize.costs import CostPolicy
 from mobilize.costs import Post as Demand
 from mobilize.branches import Branch as BranchDef
 from mobilize.branches import BranchPlan, Member, PartyGroup, repair_branches
 from mobilize.db import aware, utcnow
 from mobilize.orders import OPEN_STATES, OrderState, Transition
 from mobilize.phonelinks import PhoneLink, check, hash_token, new_token
-from mobilize.solver import solve
+from mobilize.solver import Solution, solve
 from realtime.log import append_many
 from realtime.models import NewEvent
+from rosters.availability import is_available
 from rosters.models import OrgUnit, Person
 
 __all__ = ["order_state", "issue_links", "expire_links", "open_link", "write_transition",
-           "find_backup", "fill_post", "release_person", "repair_branches_of", "LINK_DAYS"]
+           "find_backup", "plan_backup", "plan_fill", "FillPlan", "fill_post", "transition_values", "transition_records", "release_person", "repair_branches_of", "LINK_DAYS"]
 
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 _STATE_FIELDS = ("status", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes", "acknowledged_at", "en_route_at",
@@ -90,9 +92,7 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
     """Write ``tr`` back compare-and-set and record it; return False when another change got there first."""
     if tr.noop:
         return True
-    values = {f: getattr(tr.order, f) for f in _STATE_FIELDS}
-    values["updated_at"] = utcnow()
-    values["next_check_at"] = _next_check(tr.order)
+    values = transition_values(tr.order)
     result = await session.execute(update(Order).where(Order.id == order.id, Order.status == tr.from_status)
                                    .values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -103,15 +103,36 @@ async def write_transition(session: AsyncSession, order: Order, tr: Transition, 
                               .values(filled=Post.filled - 1))
     community = (await session.execute(select(OrgUnit.code).join(Post, Post.community_id == OrgUnit.id)
                                        .where(Post.id == order.post_id))).scalar()
+    events, audit_row = transition_records(order, tr, community, actor=actor, extra=extra)
+    await append_many(session, events)
+    if audit_row:
+        await audit.record(session, **audit_row)
+    return True
+
+
+def transition_records(order, tr: Transition, community: str | None, *, actor: str,
+                       extra: dict[str, Any] | None = None) -> tuple[list[NewEvent], dict[str, Any] | None]:
+    """Return the events and the audit row (keyword arguments of :func:`mobilize.audit.record`) that record
+    ``tr`` of ``order`` (anything with ``id``, ``post_id``, ``person_id`` and ``activation_id``)."""
     body = {"order": order.id, "post": order.post_id, "community": community, "status": tr.order.status,
             **({"reason": tr.order.closed_reason} if tr.action == "decline" else {}), **(extra or {})}
+    events = []
     if tr.event and not tr.stale:
-        await append_many(session, [NewEvent(f"activation:{order.activation_id}", tr.event, body),
-                                    NewEvent(f"person:{order.person_id}", tr.event, body)])
+        events = [NewEvent(f"activation:{order.activation_id}", tr.event, body),
+                  NewEvent(f"person:{order.person_id}", tr.event, body)]
+    audit_row = None
     if tr.audit:
-        await audit.record(session, actor=actor, action=tr.audit, target=f"order:{order.id}",
-                           detail={"from": tr.from_status, "to": tr.order.status, "late": tr.late})
-    return True
+        audit_row = {"actor": actor, "action": tr.audit, "target": f"order:{order.id}",
+                     "detail": {"from": tr.from_status, "to": tr.order.status, "late": tr.late}}
+    return events, audit_row
+
+
+def transition_values(state: OrderState) -> dict[str, Any]:
+    """Return the order row's columns after a transition to ``state`` (state, deadlines, next check)."""
+    values = {f: getattr(state, f) for f in _STATE_FIELDS}
+    values["updated_at"] = utcnow()
+    values["next_check_at"] = _next_check(state)
+    return values
 
 
 def _next_check(state: OrderState) -> datetime | None:
@@ -127,27 +148,48 @@ def _next_check(state: OrderState) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True)
+class FillPlan:
+    """Who would fill ``slots`` places of a post, computed before taking the write lock (see :func:`fill_post`)."""
+
+    post_id: int
+    slots: int
+    solution: Solution
+
+
 async def find_backup(session: AsyncSession, order: Order, *, local_now: datetime, now: datetime,
-                      ack_minutes: int, arrive_minutes: int, notices: Notices | None = None) -> int | None:
+                      ack_minutes: int, arrive_minutes: int, notices: Notices | None = None,
+                      planned: FillPlan | None = None) -> int | None:
     """Return the new order id after giving a freed slot to the best available backup (None: nobody).
 
     The same costs as the full solve, over the post's street (borrowing included), for exactly the
     one slot the person left; people who already declined or were replaced in this activation are
-    not asked again.
+    not asked again. ``planned`` is :func:`plan_backup`'s answer computed outside the write lock.
     """
     activation = await session.get(Activation, order.activation_id)
     post = await session.get(Post, order.post_id)
     sent = await fill_post(session, activation, post, 1, leader=bool(order.leader_part), local_now=local_now, now=now,
                            ack_minutes=ack_minutes, arrive_minutes=arrive_minutes, notices=notices,
-                           replaces=order.id)
+                           replaces=order.id, planned=planned)
     return sent[0] if sent else None
 
 
-async def fill_post(session: AsyncSession, activation: Activation, post: Post, slots: int, *, leader: bool,
-                    local_now: datetime, now: datetime, ack_minutes: int, arrive_minutes: int,
-                    notices: Notices | None = None, replaces: int | None = None) -> list[int]:
-    """Return the new order ids after sending the best available people of the post's street to ``slots``
-    open places of ``post`` (a shortage filled by borrowing within the street, 街道统筹)."""
+async def plan_backup(session: AsyncSession, order: Order, *, local_now: datetime) -> FillPlan:
+    """Return who :func:`find_backup` would send for ``order``'s slot, read without the write lock.
+
+    The person still holding ``order`` is busy, so never their own backup.
+    """
+    activation = await session.get(Activation, order.activation_id)
+    post = await session.get(Post, order.post_id)
+    return await plan_fill(session, activation, post, 1, leader=bool(order.leader_part), local_now=local_now)
+
+
+async def plan_fill(session: AsyncSession, activation: Activation, post: Post, slots: int, *, leader: bool,
+                    local_now: datetime) -> FillPlan:
+    """Return the best available people of the post's street for ``slots`` open places of ``post``.
+
+    Costed with the policy the activation was solved with: without borrowing, only the post's community.
+    """
     community = await session.get(OrgUnit, post.community_id)
     units = await load_scope(session, community)
     candidates, _ = await load_candidates(session, units, hazard=activation.hazard, is_drill=activation.is_drill,
@@ -158,7 +200,48 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
     street = units.sites[0].street
     demand = Demand(post.key, community.code, street, post.lat, post.lon, slots, frozenset(post.skills_all),
                     frozenset(post.skills_any), leader, post.priority, post.group)
-    solution = await asyncio.to_thread(solve, candidates, [demand])
+    policy = CostPolicy.from_dict(activation.policy)
+    return FillPlan(post.id, slots, await asyncio.to_thread(solve, candidates, [demand], policy))
+
+
+async def _still_free(session: AsyncSession, activation: Activation, planned: FillPlan, local_now: datetime) -> bool:
+    """Whether everyone ``planned`` sends is still free to go (checked under the write lock).
+
+    A plan is the best choice in the snapshot it was read from; what is checked is that it can still
+    be carried out (nobody in it was taken, declined or fell ill since), not that nobody better
+    became free in the meantime.
+    """
+    people = [a.person for a in planned.solution.assignments]
+    if not people:
+        return True  # nobody was free in the snapshot: as current as any plan from it (a shortage is reported)
+    taken = (select(Order.person_id).join(Activation, Activation.id == Order.activation_id)
+             .where(Order.person_id.in_(people), (Order.status.in_(OPEN_STATES))
+                    | ((Order.activation_id == activation.id) & Order.status.in_(("declined", "reassigned")))))
+    if not activation.is_drill:  # drills give way to the real thing: only a real order holds someone
+        taken = taken.where((Activation.is_drill.is_(False)) | (Order.activation_id == activation.id))
+    if (await session.execute(taken.limit(1))).first() is not None:
+        return False
+    rows = (await session.execute(select(Person.status, Person.leave_until, Person.availability)
+                                  .where(Person.id.in_(people)))).all()
+    return len(rows) == len(people) and all(
+        is_available("available" if st == "deployed" else st, leave, pattern, local_now) for st, leave, pattern in rows)
+
+
+async def fill_post(session: AsyncSession, activation: Activation, post: Post, slots: int, *, leader: bool,
+                    local_now: datetime, now: datetime, ack_minutes: int, arrive_minutes: int,
+                    notices: Notices | None = None, replaces: int | None = None,
+                    planned: FillPlan | None = None) -> list[int]:
+    """Return the new order ids after sending the best available people of the post's street to ``slots``
+    open places of ``post`` (a shortage filled by borrowing within the street, 街道统筹).
+
+    ``planned`` (from :func:`plan_fill`, computed before the write lock) is used if everyone in it is
+    still free; otherwise the search runs again here.
+    """
+    community = await session.get(OrgUnit, post.community_id)
+    if (planned is None or (planned.post_id, planned.slots) != (post.id, slots)
+            or not await _still_free(session, activation, planned, local_now)):
+        planned = await plan_fill(session, activation, post, slots, leader=leader, local_now=local_now)
+    solution = planned.solution
     missing = slots - len(solution.assignments)
     if missing:
         await append_many(session, [NewEvent(f"activation:{activation.id}", "shortage.opened", {
@@ -199,7 +282,8 @@ async def repair_branches_of(session: AsyncSession, activation_id: int, communit
     holders = (await session.execute(
         select(Order.person_id, Post.key, Post.group, Post.lat, Post.lon, Person.group_leader)
         .join(Post, Post.id == Order.post_id).join(Person, Person.id == Order.person_id)
-        .where(Order.activation_id == activation_id, Post.community_id == community_id,
+        # The community's posts lead (their orders by post): by activation, SQLite walked all its orders.
+        .where(Post.activation_id == activation_id, Post.community_id == community_id,
                Order.status.in_(OPEN_STATES), Person.party_member.is_(True)))).all()
     members = [Member(pid, community.code, group, True, leader, group == "command", key, lat, lon)
                for pid, key, group, lat, lon, leader in holders]

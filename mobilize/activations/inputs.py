@@ -69,8 +69,9 @@ def _chunks(items: list, size: int = 500):
 
 
 async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: str, is_drill: bool, at: datetime,
-                          exclude_activation: int | None = None) -> tuple[list[Candidate], dict[int, dict]]:
-    """Return the people of the scope's streets as solver candidates, and facts about each by id.
+                          exclude_activation: int | None = None,
+                          facts: bool = False) -> tuple[list[Candidate], dict[int, dict]]:
+    """Return the people of the scope's streets as solver candidates, and (with ``facts``) facts about each by id.
 
     Eligible: available at ``at`` (status, leave, time pattern) and not held by another open order
     (for a drill: any; for a real activation: another real one — drills give way to the real thing).
@@ -102,7 +103,7 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
                                                                       Pin.person_id.in_(in_streets)))).all():
         pins[pid] = (post_code, site_code)
     open_q = (select(Order.person_id).join(Activation, Activation.id == Order.activation_id)
-              .where(Order.status.in_(OPEN_ORDER_STATES)))
+              .where(Order.status.in_(OPEN_ORDER_STATES), Order.person_id.in_(in_streets)))
     if not is_drill:
         open_q = open_q.where(Activation.is_drill.is_(False))
     if exclude_activation is not None:
@@ -111,14 +112,17 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     since = at - timedelta(days=RECENT_DAYS)
     recent = dict((await conn.execute(
         select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)
-        .where(Activation.is_drill.is_(False), Order.created_at >= since,
+        .where(Activation.is_drill.is_(False), Order.created_at >= since, Order.person_id.in_(in_streets),
                Order.activation_id != (exclude_activation or -1))
         .group_by(Order.person_id))).all())
     # Few distinct (status, leave, pattern) triples among many people: judge each once.
     judged: dict[tuple, bool] = {}
     frozen: dict[frozenset, frozenset] = {}
     no_skills = frozenset()
-    candidates, facts = [], {}
+    candidates: list[Candidate] = []
+    out_facts: dict[int, dict] = {}
+    append = candidates.append
+    pins_get, skills_get, squads_get, recent_get = pins.get, skills.get, squads.get, recent.get
     for (pid, cid, ccode, scode, lat, lon, clat, clon, leader, party, team_id, group, status, leave_until,
          availability) in rows:
         # "deployed" means held by an open order, which ``busy`` already says; judge the rest.
@@ -126,23 +130,22 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
         available = judged.get(key)
         if available is None:
             available = judged[key] = is_available(*key, at)
-        eligible = available and pid not in busy
-        pin = pins.get(pid)
-        own = skills.get(pid)
+        pin = pins_get(pid)
+        own = skills_get(pid)
         if own is None:
             own = no_skills
         else:
             own = frozenset(own)
             own = frozen.setdefault(own, own)  # people share skill sets: keep one of each
-        candidates.append(Candidate(
-            id=pid, community=ccode, street=scode, lat=lat if lat is not None else (clat or 0.0),
-            lon=lon if lon is not None else (clon or 0.0), skills=own, leader=leader,
-            party_member=party, squad=squads.get(team_id), recent_duty=recent.get(pid, 0), eligible=eligible,
-            group=group, preassigned_post=None if pin is None else _pin_key(ccode, pin),
-        ))
-        facts[pid] = {"community_id": cid, "community": ccode, "status": status, "party_member": party,
-                      "leader": leader}
-    return candidates, facts
+        # positional, in Candidate's field order (keywords cost more over tens of thousands of rows)
+        append(Candidate(pid, ccode, scode, lat if lat is not None else (clat or 0.0),
+                         lon if lon is not None else (clon or 0.0), own, leader, party, squads_get(team_id),
+                         None if pin is None else _pin_key(ccode, pin), recent_get(pid, 0),
+                         available and pid not in busy, group))
+        if facts:
+            out_facts[pid] = {"community_id": cid, "community": ccode, "status": status, "party_member": party,
+                              "leader": leader}
+    return candidates, out_facts
 
 
 def _pin_key(community: str, pin: tuple[str, str | None] | None) -> str | None:

@@ -11,18 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
 from mobilize.access import Principal
-from mobilize.activations import dispatch, writes
+from mobilize.activations import writes
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.activations.service import (
-    Phases, cancel_drill_orders, check_plan_request, get_activation, may_activate, solve_and_encode, summary_of,
+    Phases, cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, solve_and_encode,
+    summary_of,
 )
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
 from mobilize.db import utcnow
 from mobilize.errors import Conflict
-from mobilize.plans import Plan, plan_posts
+from mobilize.plans import Plan, keep_on_level_change, plan_posts
 from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.models import OrgUnit
@@ -57,36 +58,18 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                                                 ot.c.status.in_(OPEN_ORDER_STATES)))).all()
     # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
     # cheapest holders stay (its leader first) and the rest are released.
-    spec_by_key = {s.key: s for s in specs}
     holders: dict[str, list] = {}
     for o in open_orders:
         holders.setdefault(key_of[o.post_id], []).append(o)
-    kept, dropped = [], []
-    for key, orders_here in holders.items():
-        spec = spec_by_key.get(key)
-        if spec is None:
-            dropped += orders_here
-            continue
-        orders_here.sort(key=lambda o: (not o.leader_part, o.cost, o.id))
-        kept += orders_here[:spec.headcount]
-        dropped += orders_here[spec.headcount:]
-    kept_at: dict[str, list] = {}
-    for o in kept:
-        kept_at.setdefault(key_of[o.post_id], []).append(o)
+    kept_at, dropped, residual = keep_on_level_change(holders, specs)
+    kept = [o for here in kept_at.values() for o in here]
     phases.mark("orders_read")
-    residual = []
-    for spec in specs:
-        here = kept_at.get(spec.key, [])
-        left = spec.headcount - len(here)
-        if left > 0:
-            has_leader = any(o.leader_part for o in here)
-            residual.append(replace(spec, headcount=left, leader_required=spec.leader_required and not has_leader))
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
                                                exclude_activation=activation.id)
     phases.mark("candidates")
     kept_people = {o.person_id for o in kept}
     solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
-    policy = policy or CostPolicy()
+    policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
     solution, record = await solve_and_encode(phases, solver_people, demands, policy)
@@ -120,7 +103,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                                          units.community_ids, filled)
     await writes.insert_orders(session, activation.id, new_assignments, post_ids,
                                ack_minutes=plan.acknowledge_minutes[code], arrive_minutes=plan.arrive_minutes[code])
-    links = await dispatch.issue_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
+    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
     await (notices or Notices()).dispatched(session, activation, links)
     orders = await writes.order_ids(session, activation.id, "notified")
     phases.mark("orders")
@@ -130,7 +113,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).
-    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
+    branch_plan = form_branches(writes.members_of(holding, by_id, {s.key: s for s in specs}))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
     await writes.save_solve(session, activation.id, record)
@@ -139,6 +122,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     summary = summary_of(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, phases.solver_ms,
                        residual=residual, kept=len(kept))
     summary["kept"] = len(kept)
+    summary["borrowing"] = policy.borrowing
     summary["new_orders"] = len(new_assignments)
     summary["released"] = len(released)
     events.insert(0, NewEvent(stream, "activation.level_changed", {"activation": activation.id, "from": old_level,

@@ -39,6 +39,8 @@ class Activation(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(96))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the cost policy it was solved with (CostPolicy.as_dict); NULL on rows from before 0006: the defaults
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ActivationLock(Base):

@@ -27,17 +27,19 @@ class Notices:
         """Tell each newly linked person their post, place, report-by time and link."""
         if not links:
             return 0
-        rows = []
-        people = list(links)
-        for i in range(0, len(people), 900):
-            rows += (await session.execute(
-                select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
-                       Post.site_name).join(Post, Post.id == Order.post_id)
-                .where(Order.activation_id == activation.id, Order.status == "notified",
-                       Order.person_id.in_(people[i:i + 900])))).all()
+        # One read of the activation's notified orders (an IN list per 900 people cost more than it
+        # saved); the orders of people without a new link are skipped below.
+        rows = (await (await session.connection()).execute(
+            select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
+                   Post.site_name).join(Post, Post.id == Order.post_id)
+            .where(Order.activation_id == activation.id, Order.status == "notified"))).all()
+        report_by: dict = {}  # an activation's orders share a few deadlines: convert each once
+        for row in rows:
+            if row[2] not in report_by:
+                report_by[row[2]] = aware(row[2])
         notices = [Notice(kind="order_notified", person_id=pid, channel=self.channel,
                           dedupe_key=f"order:{oid}:notified", activation_id=activation.id, order_id=oid,
-                          payload={"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by),
+                          payload={"post": zh, "post_en": en, "place": site, "report_by": report_by[arrive_by],
                                    "link": link_url(self.base_url, links[pid]), "drill": activation.is_drill})
                    for oid, pid, arrive_by, zh, en, site in rows if pid in links]
         return await enqueue_many(session, notices)
@@ -72,3 +74,15 @@ class Notices:
         notices = [Notice("activation_ended", pid, f"activation:{activation.id}:ended:{pid}", self.channel,
                           {"drill": activation.is_drill}, activation.id) for pid in people]
         return await enqueue_many(session, notices)
+
+    async def moved(self, session: AsyncSession, activation: Activation, order_id: int) -> int:
+        """Tell a person moved by an operator their new post (their personal link stays the same)."""
+        row = (await session.execute(
+            select(Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en, Post.site_name)
+            .join(Post, Post.id == Order.post_id).where(Order.id == order_id))).one()
+        pid, arrive_by, zh, en, site = row
+        return await enqueue_many(session, [Notice(
+            kind="order_notified", person_id=pid, channel=self.channel, dedupe_key=f"order:{order_id}:notified",
+            activation_id=activation.id, order_id=order_id,
+            payload={"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by),
+                     "drill": activation.is_drill})])

@@ -6,6 +6,8 @@ retries never acknowledge twice. A team leader's link also shows the team and ac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -13,20 +15,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit, idempotency
-from mobilize.activations.dispatch import find_backup, open_link, order_state, release_person, write_transition
+from mobilize.activations.dispatch import (
+    FillPlan, find_backup, open_link, order_state, plan_backup, release_person, write_transition,
+)
 from mobilize.activations.models import Activation, Branch, BranchMember, Order, Post
 from mobilize.activations.notices import Notices
-from mobilize.db import aware
+from mobilize.db import aware, begin_write
 from mobilize.errors import Conflict, InvalidInput, MobilizeError, Problem
-from mobilize.orders import DECLINE_REASONS, apply
+from mobilize.orders import DECLINE_REASONS, OrderState, Transition, apply
 from mobilize.plans import LEVEL_ZH, Plan
 from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.models import OrgUnit, Person, Team
 
-__all__ = ["view", "act", "team_act", "PERSON_ACTIONS", "STATUS_ZH"]
+__all__ = ["view", "act", "answer", "check_action", "team_act", "PERSON_ACTIONS", "GROUPED_ACTIONS", "STATUS_ZH"]
 
 PERSON_ACTIONS = ("acknowledge", "decline", "en_route", "arrive")
+#: Answers that only move the order along (no backup search): written by the group-commit writer.
+GROUPED_ACTIONS = ("acknowledge", "en_route", "arrive")
 STATUS_ZH = {"notified": "待确认", "acknowledged": "已确认", "en_route": "在途", "arrived": "已到岗",
              "escalated": "超时未确认", "released": "已解除", "declined": "已拒绝", "reassigned": "已改派",
              "cancelled": "已取消"}
@@ -40,10 +46,12 @@ async def _current_order(session: AsyncSession, person_id: int, activation_id: i
                                   .execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-def _allowed(order: Order | None, now: datetime, actor: str = "person") -> list[str]:
-    if order is None:
-        return []
-    state, out = order_state(order), []
+def _allowed(state: OrderState, now: datetime, actor: str = "person") -> list[str]:
+    # What is allowed depends only on the status and how far the answers got: judged once for each.
+    known = _ALLOWED.get((state.status, state.progress, actor))
+    if known is not None:
+        return list(known)
+    out = []
     for action in PERSON_ACTIONS:
         try:
             tr = apply(state, action, actor=actor, at=now, reason="other" if action == "decline" else None,
@@ -52,7 +60,11 @@ def _allowed(order: Order | None, now: datetime, actor: str = "person") -> list[
             continue
         if not tr.noop:
             out.append(action)
+    _ALLOWED[(state.status, state.progress, actor)] = tuple(out)
     return out
+
+
+_ALLOWED: dict[tuple[str, int, str], tuple[str, ...]] = {}
 
 
 async def view(session: AsyncSession, token: str, *, now: datetime) -> dict[str, Any]:
@@ -77,7 +89,7 @@ async def view(session: AsyncSession, token: str, *, now: datetime) -> dict[str,
             "post": {"name_zh": post.name_zh, "name_en": post.name_en, "group": post.group, "site": post.site_name,
                      "community": community.name, "lat": post.lat, "lon": post.lon, "shift_hours": post.shift_hours},
             "ack_deadline_at": _iso(order.ack_deadline_at), "arrive_deadline_at": _iso(order.arrive_deadline_at),
-            "closed_reason": order.closed_reason, "actions": _allowed(order, now),
+            "closed_reason": order.closed_reason, "actions": _allowed(order_state(order), now),
             "decline_reasons": list(DECLINE_REASONS),
         }
         branch = (await session.execute(select(Branch).join(BranchMember, BranchMember.branch_id == Branch.id)
@@ -119,16 +131,31 @@ def _iso(value: datetime | None) -> str | None:
     return aware(value).isoformat() if value is not None else None
 
 
+def answer(order_id: int, state: OrderState, now: datetime) -> dict[str, Any]:
+    """Return the small answer to a button press: the order's state and what the person may do next.
+
+    The page merges it into what it shows (post, branch, team do not change with a press).
+    """
+    return {"order": {"id": order_id, "status": state.status, "status_zh": STATUS_ZH.get(state.status, state.status),
+                      "ack_deadline_at": _iso(state.ack_deadline_at), "arrive_deadline_at": _iso(state.arrive_deadline_at),
+                      "closed_reason": state.closed_reason, "actions": _allowed(state, now)}}
+
+
 async def act(session: AsyncSession, token: str, action: str, *, key: str | None, reason: str | None,
               note: str | None, now: datetime, local_now: datetime, plans: dict[str, Plan],
-              notices: Notices | None = None) -> tuple[int, dict]:
-    """Return (HTTP status, page data) after the person's button ``action``; a repeated key replays."""
+              notices: Notices | None = None, gate: asyncio.Lock | None = None) -> tuple[int, dict]:
+    """Return (HTTP status, :func:`answer`) after the person's button ``action``; a repeated key replays.
+
+    Everything that only reads runs before the write lock: the link, a replay, the state machine's
+    verdict (a 409 or 422 never waits for the lock) and, for a decline, the search for a backup. Under
+    the lock (:func:`~mobilize.db.begin_write`) it is all checked again and applied compare-and-set;
+    the precomputed backup is used only if still free. The acks of many phones go through
+    :class:`mobilize.activations.answers.AnswerWriter` instead (group commit); ``gate`` is its lock, held
+    from the write lock to the commit so the two kinds of writes queue in order.
+    """
     key = idempotency.require_key(key)
+    check_action(action)
     link = await open_link(session, token, now=now)
-    if action not in PERSON_ACTIONS:
-        raise InvalidInput("未知操作", "Unknown action", [Problem(f"可选：{'、'.join(PERSON_ACTIONS)}",
-                                                                   "one of " + ", ".join(PERSON_ACTIONS),
-                                                                   field="action", value=action)])
     scope, digest = f"link:{link.id}", idempotency.request_hash(action, reason, note)
     stored = await idempotency.replay(session, scope, key, digest)
     if stored is not None:
@@ -136,16 +163,38 @@ async def act(session: AsyncSession, token: str, action: str, *, key: str | None
     order = await _current_order(session, link.person_id, link.activation_id)
     if order is None:
         raise Conflict("您在本次启动中没有派单", "You have no order in this activation")
-    await _apply_and_follow(session, order, action, actor="person", actor_id=f"person:{link.person_id}",
-                            reason=reason, note=note, now=now, local_now=local_now, plans=plans, notices=notices)
-    data = await view(session, token, now=now)
-    await idempotency.remember(session, scope, key, digest, 200, data)
+    tr = apply(order_state(order), action, actor="person", at=now, reason=reason, note=note)
+    planned = None
+    if not tr.noop and tr.order.status == "declined":
+        planned = await plan_backup(session, order, local_now=local_now)
+    async with gate or contextlib.nullcontext():
+        await begin_write(session)  # SQLite: the reading transaction ends here and the write lock is taken
+        link = await open_link(session, token, now=now)  # revoked or ended meanwhile?
+        stored = await idempotency.replay(session, scope, key, digest)
+        if stored is not None:
+            return stored
+        order = await _current_order(session, link.person_id, link.activation_id)
+        tr = await _apply_and_follow(session, order, action, actor="person", actor_id=f"person:{link.person_id}",
+                                     reason=reason, note=note, now=now, local_now=local_now, plans=plans,
+                                     notices=notices, planned=planned)
+        data = answer(order.id, tr.order, now)
+        await idempotency.remember(session, scope, key, digest, 200, data)
+        await session.commit()
     return 200, data
+
+
+def check_action(action: str) -> None:
+    """Refuse (422) an action that is not one of the person's buttons."""
+    if action not in PERSON_ACTIONS:
+        raise InvalidInput("未知操作", "Unknown action", [Problem(f"可选：{'、'.join(PERSON_ACTIONS)}",
+                                                                   "one of " + ", ".join(PERSON_ACTIONS),
+                                                                   field="action", value=action)])
 
 
 async def _apply_and_follow(session: AsyncSession, order: Order, action: str, *, actor: str, actor_id: str,
                             reason: str | None, note: str | None, now: datetime, local_now: datetime,
-                            plans: dict[str, Plan], notices: Notices | None = None) -> None:
+                            plans: dict[str, Plan], notices: Notices | None = None,
+                            planned: FillPlan | None = None) -> Transition:
     """Apply an action compare-and-set (once more after losing a race), then its consequences."""
     for _attempt in range(2):
         tr = apply(order_state(order), action, actor=actor, at=now, reason=reason, note=note)
@@ -155,12 +204,13 @@ async def _apply_and_follow(session: AsyncSession, order: Order, action: str, *,
     else:  # pragma: no cover - two lost races in a row
         raise Conflict("派单状态刚刚发生变化，请刷新", "The order just changed; reload and try again")
     if tr.noop or tr.order.status != "declined":
-        return
+        return tr
     activation = await session.get(Activation, order.activation_id)
     await release_person(session, activation, order.person_id)
     plan = plans[activation.hazard]
     await find_backup(session, order, local_now=local_now, now=now, ack_minutes=plan.acknowledge_minutes[activation.level],
-                      arrive_minutes=plan.arrive_minutes[activation.level], notices=notices)
+                      arrive_minutes=plan.arrive_minutes[activation.level], notices=notices, planned=planned)
+    return tr
 
 
 async def team_act(session: AsyncSession, token: str, action: str, *, key: str | None, count: int | None,

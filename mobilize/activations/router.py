@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 
-from mobilize.activations import levels, operator_actions, phone, pins, queries, service
+from mobilize.activations import levels, operator_actions, pins, queries, service
 from mobilize.activations.models import Activation
 from mobilize.db import begin_write, utcnow
 from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep
@@ -26,6 +26,8 @@ class ActivationCreate(BaseModel):
     hazard: str = Field(description="灾种 hazard: flood, typhoon, epidemic, fire, earthquake")
     level: str = Field(description="响应级别 I–IV（Ⅰ级最高）response level, I most severe")
     drill: bool = Field(default=False, description="演练 drill (reaches no one on a real activation)")
+    borrowing: StrictBool = Field(default=True, description="街道统筹：短缺岗位可从同街道其他社区借调 street-level "
+                                  "borrowing for short posts; false: each community staffs its own posts")
 
 
 class LevelChange(BaseModel):
@@ -45,6 +47,7 @@ class ActivationRead(BaseModel):
     started_by: str
     ended_at: str | None
     summary: dict[str, Any]
+    policy: dict[str, Any] | None = Field(default=None, description="求解所用成本策略 the cost policy it was solved with")
 
 
 async def _read(session, activation: Activation) -> ActivationRead:
@@ -53,7 +56,7 @@ async def _read(session, activation: Activation) -> ActivationRead:
                           drill=activation.is_drill, status=activation.status,
                           started_at=activation.started_at.isoformat(), started_by=activation.started_by,
                           ended_at=activation.ended_at.isoformat() if activation.ended_at else None,
-                          summary=activation.summary or {})
+                          summary=activation.summary or {}, policy=activation.policy)
 
 
 @router.get("/plans", summary="预案 The plans: hazards, levels, posts")
@@ -94,7 +97,8 @@ async def create_activation(data: ActivationCreate, request: Request, response: 
                             idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
     await begin_write(session)
     activation, created = await service.activate(
-        session, service.ActivateRequest(data.scope, data.hazard, data.level, data.drill, idempotency_key),
+        session, service.ActivateRequest(data.scope, data.hazard, data.level, data.drill, idempotency_key,
+                                         data.borrowing),
         plans=request.app.state.plans, at=settings.local_now(), principal=principal, notices=request.app.state.notices)
     if not created:
         response.status_code = 200
@@ -213,55 +217,6 @@ async def coverage(code: str, request: Request, session: SessionDep, principal: 
     return await pins.coverage(session, principal, code, plan, lvl, at=settings.local_now())
 
 
-class PhoneAction(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    action: str = Field(description="acknowledge 确认 | decline 拒绝 | en_route 出发 | arrive 到岗")
-    reason: str | None = Field(default=None, description="拒绝原因 decline reason: ill, away, family, other")
-    note: str | None = Field(default=None, max_length=200)
-
-
-class TeamAction(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    action: str = Field(description="acknowledge_all 全队确认 | arrival_headcount 报到岗人数 | shortage 报缺口")
-    count: int | None = Field(default=None, ge=0, le=10000)
-    note: str | None = Field(default=None, max_length=200)
-
-
-_NO_LEAK = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-
-@router.get("/m/{token}", tags=["phone"], summary="个人链接：查看派单 What a personal link shows (GET never acts)")
-async def phone_view(token: str, session: SessionDep, response: Response):
-    response.headers.update(_NO_LEAK)
-    return await phone.view(session, token, now=utcnow())
-
-
-@router.post("/m/{token}/actions", tags=["phone"], summary="个人链接：确认、拒绝、出发、到岗 Act on one's order")
-async def phone_act(token: str, data: PhoneAction, request: Request, session: SessionDep, settings: SettingsDep,
-                    response: Response, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
-    response.headers.update(_NO_LEAK)
-    await begin_write(session)
-    status, body = await phone.act(session, token, data.action, key=idempotency_key, reason=data.reason,
-                                   note=data.note, now=utcnow(), local_now=settings.local_now(),
-                                   plans=request.app.state.plans, notices=request.app.state.notices)
-    response.status_code = status
-    return body
-
-
-@router.post("/m/{token}/team", tags=["phone"], summary="队长：全队确认、报到岗人数、报缺口 Team leader actions")
-async def phone_team(token: str, data: TeamAction, request: Request, session: SessionDep, settings: SettingsDep,
-                     response: Response, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
-    response.headers.update(_NO_LEAK)
-    await begin_write(session)
-    status, body = await phone.team_act(session, token, data.action, key=idempotency_key, count=data.count,
-                                        note=data.note, now=utcnow(), local_now=settings.local_now(),
-                                        plans=request.app.state.plans, notices=request.app.state.notices)
-    response.status_code = status
-    return body
-
-
 class OrderAction(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -280,6 +235,22 @@ async def order_action(activation_id: int, order_id: int, data: OrderAction, req
         session, principal, activation_id, order_id, data.action, key=idempotency_key, reason=data.reason,
         note=data.note, now=utcnow(), local_now=settings.local_now(), plans=request.app.state.plans,
         notices=request.app.state.notices)
+
+
+class MoveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: int = Field(description="目标岗位 the post to move the person to (same activation)")
+
+
+@router.post("/activations/{activation_id}/orders/{order_id}/move",
+             summary="调岗 Move the order's person to another post of the activation (the old post is left short)")
+async def move_person(activation_id: int, order_id: int, data: MoveRequest, request: Request, session: SessionDep,
+                      principal: PrincipalDep, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+    await begin_write(session)
+    return await operator_actions.move_person(
+        session, principal, activation_id, order_id, data.post_id, key=idempotency_key, now=utcnow(),
+        plans=request.app.state.plans, notices=request.app.state.notices)
 
 
 @router.post("/activations/{activation_id}/posts/{post_id}/fill",

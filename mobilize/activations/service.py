@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -36,7 +36,7 @@ from rosters.models import OrgUnit
 from rosters.vocabulary import UnitLevel
 
 __all__ = ["ActivateRequest", "activate", "end", "get_activation", "check_plan_request", "may_activate",
-           "Phases", "solve_and_encode", "cancel_drill_orders", "summary_of"]
+           "Phases", "solve_and_encode", "cancel_drill_orders", "summary_of", "policy_of"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ class ActivateRequest:
     level: str
     drill: bool = False
     idempotency_key: str | None = None
+    borrowing: bool = True  # street-level borrowing (街道统筹); off: each community staffs its own posts
 
     def digest(self) -> str:
-        text = json.dumps([self.scope, self.hazard, self.level, self.drill])
+        # borrowing appears only when off: digests of requests from before it existed stay valid
+        text = json.dumps([self.scope, self.hazard, self.level, self.drill] + ([] if self.borrowing else [False]))
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -67,6 +69,11 @@ def check_plan_request(plans: dict[str, Plan], hazard: str, level: str) -> tuple
     if problems:
         raise InvalidInput("启动参数有误", "The activation request is invalid", problems)
     return plan, code
+
+
+def policy_of(activation: Activation) -> CostPolicy:
+    """Return the cost policy ``activation`` was solved with (the defaults for rows from before it was kept)."""
+    return CostPolicy.from_dict(activation.policy)
 
 
 def may_activate(principal: Principal | None, drill: bool) -> None:
@@ -138,9 +145,13 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     if holder is not None:
         raise Conflict("启动范围与正在进行的启动重叠", "The scope overlaps a running activation",
                        activation_id=holder)
+    policy = policy or CostPolicy()
+    if not request.borrowing:
+        policy = replace(policy, borrowing=False)
     activation = Activation(scope_unit_id=scope.id, hazard=plan.hazard, level=level, is_drill=request.drill,
                             status="active", idempotency_key=request.idempotency_key, request_hash=request.digest(),
-                            started_by=principal.actor if principal else actor, summary={})
+                            started_by=principal.actor if principal else actor, summary={},
+                            policy=policy.as_dict())
     session.add(activation)
     await session.flush()
     try:
@@ -155,7 +166,6 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     specs = plan_posts(plan, level, units.sites)
     phases.mark("scope")
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
-    policy = policy or CostPolicy()
     demands = writes.demands_of(specs)
     phases.mark("load")
     solution, record = await solve_and_encode(phases, candidates, demands, policy)
@@ -172,7 +182,7 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     phases.mark("posts")
     await writes.insert_orders(session, activation.id, assignments, post_ids,
                                ack_minutes=plan.acknowledge_minutes[level], arrive_minutes=plan.arrive_minutes[level])
-    links = await dispatch.issue_links(session, activation.id, [a.person for a in assignments], now=utcnow())
+    links = await writes.insert_links(session, activation.id, [a.person for a in assignments], now=utcnow())
     await (notices or Notices()).dispatched(session, activation, links)
     if not request.drill:
         for i in range(0, len(community_ids), 900):
@@ -187,11 +197,12 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     phases.mark("record")
 
     summary = summary_of(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)
+    summary["borrowing"] = policy.borrowing
     await _append_activation_events(session, activation, summary, solution, post_ids, units)
     await audit.record(session, actor=activation.started_by, action="activation.start",
                        target=f"activation:{activation.id}",
                        detail={"scope": scope.code, "hazard": plan.hazard, "level": level, "drill": request.drill,
-                               "orders": len(assigned)})
+                               "orders": len(assigned), "borrowing": policy.borrowing})
     phases.mark("events")
     summary["phases_ms"] = phases.ms
     summary["total_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -12,25 +12,27 @@ import gzip
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from datetime import UTC, datetime
+from operator import attrgetter
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mobilize.activations.models import Branch, BranchMember, Order, Post, SolveRecord
+from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post, SolveRecord
 from mobilize.branches import BranchPlan, Member
 from mobilize.costs import CostPolicy
 from mobilize.costs import Person as Candidate
 from mobilize.costs import Post as Demand
 from mobilize.db import utcnow
 from mobilize.orders import deadlines
+from mobilize.phonelinks import hash_token, new_token
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
            "encode_inputs", "encode_solve", "save_solve", "load_solve", "branch_members", "members_of", "demands_of",
-           "filled_of"]
+           "filled_of", "insert_links"]
 
 _CHUNK = 900
 
@@ -85,6 +87,9 @@ class Rows:
     async def executemany(self, statement: str, rows: list[tuple]) -> None:
         if rows:
             await self.connection.exec_driver_sql(self.sql(statement), rows)
+
+    async def execute(self, statement: str, params: tuple = ()) -> None:
+        await self.connection.exec_driver_sql(self.sql(statement), params)
 
     async def fetch(self, statement: str, params: tuple = ()) -> list[tuple]:
         return list(await self.connection.exec_driver_sql(self.sql(statement), params))
@@ -178,9 +183,39 @@ async def order_ids(session: AsyncSession, activation_id: int, status: str) -> d
 
 
 async def set_people_status(session: AsyncSession, person_ids: Sequence[int], status: str) -> None:
-    """Set the standing status of many people at once."""
-    for chunk in _chunks(list(person_ids)):
-        await session.execute(update(Person).where(Person.id.in_(chunk)).values(status=status))
+    """Set the standing status (and ``updated_at``) of many people at once, at the driver's level."""
+    ids = list(person_ids)
+    if not ids:
+        return
+    db = await Rows.of(session)
+    table = db.table(Person.__table__)
+    now = db.when(utcnow())
+    if db.sqlite:
+        for chunk in _chunks(ids):
+            await db.execute(f"UPDATE {table} SET status = ?, updated_at = ? WHERE id IN ({', '.join('?' * len(chunk))})",
+                             (status, now, *chunk))
+    else:
+        await db.execute(f"UPDATE {table} SET status = ?, updated_at = ? WHERE id = ANY(?::int[])", (status, now, ids))
+
+
+async def insert_links(session: AsyncSession, activation_id: int, person_ids: Sequence[int], *,
+                       now: datetime) -> dict[int, str]:
+    """Return a fresh token per person without a link for this activation yet (only hashes are stored).
+
+    :func:`mobilize.activations.dispatch.issue_links` for the tens of thousands of an activation:
+    one read of the activation's links and one executemany instead of ORM bind processing per row.
+    """
+    from mobilize.activations.dispatch import LINK_DAYS  # noqa: PLC0415 - dispatch imports this module
+
+    db = await Rows.of(session)
+    links = db.table(PhoneLinkRow.__table__)
+    have = {pid for (pid,) in await db.fetch(f"SELECT person_id FROM {links} WHERE activation_id = ?",
+                                             (activation_id,))}
+    tokens = {pid: new_token() for pid in person_ids if pid not in have}
+    created, expires = db.when(now), db.when(now + timedelta(days=LINK_DAYS))
+    await db.insert(PhoneLinkRow.__table__, ("token_hash", "person_id", "activation_id", "created_at", "expires_at"),
+                    [(hash_token(t), pid, activation_id, created, expires) for pid, t in tokens.items()])
+    return tokens
 
 
 def members_of(holding: Iterable[tuple[int, str]], candidates: dict, specs: dict[str, PostSpec]) -> list[Member]:
@@ -254,9 +289,10 @@ def _columns(items: Sequence, cls) -> dict[str, list]:
     """Return ``items`` (dataclasses) as columns: far smaller and faster than a dict per item."""
     out = {}
     for f in fields(cls):
-        values = [getattr(item, f.name) for item in items]
+        values = list(map(attrgetter(f.name), items))
         if values and isinstance(values[0], frozenset):
-            values = [sorted(v) for v in values]
+            listed: dict[frozenset, list] = {}  # items share a few sets: sort each once
+            values = [listed[v] if v in listed else listed.setdefault(v, sorted(v)) for v in values]
         out[f.name] = values
     return out
 
@@ -265,7 +301,7 @@ def encode_inputs(candidates: Sequence[Candidate], demands: Sequence[Demand], po
                   current: dict | None = None) -> str:
     """Return the JSON text of a solve's inputs, the head of its record (CPU only: run it off the event loop)."""
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    policy_data = {f.name: getattr(policy, f.name) for f in fields(CostPolicy)}
+    policy_data = policy.as_dict()
     return (f'{{"people":{dumps(_columns(candidates, Candidate))},"posts":{dumps(_columns(demands, Demand))},'
             f'"policy":{dumps(policy_data)},"current":{dumps([[p, q] for p, q in (current or {}).items()])}')
 
@@ -295,6 +331,5 @@ def load_solve(blob: bytes) -> tuple[list[Candidate], list[Demand], CostPolicy, 
         return [cls(**{n: frozenset(columns[n][i]) if n in sets else columns[n][i] for n in names})
                 for i in range(count)]
 
-    policy_data = {k: tuple(v) if isinstance(v, list) else v for k, v in data["policy"].items()}
-    return (rows(data["people"], Candidate), rows(data["posts"], Demand), CostPolicy(**policy_data),
+    return (rows(data["people"], Candidate), rows(data["posts"], Demand), CostPolicy.from_dict(data["policy"]),
             {p: q for p, q in data["current"]}, data["assignment"], data["objective"])

@@ -159,3 +159,14 @@ def test_activate_from_the_command_line(env):
     assert run("level", str(summary["id"]), "I").exit_code == 0
     ended = run("end", str(summary["id"]), "--json")
     assert ended.exit_code == 0 and '"status": "ended"' in ended.output
+
+
+def test_activate_without_borrowing_from_the_command_line(env):
+    import json
+
+    assert run("demo", "--no-serve", "--password", "demo-password-9").exit_code == 0
+    result = run("activate", "--scope", "330102001", "--plan", "flood", "--level", "I", "--no-borrow", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["borrowing"] is False and summary["borrowed"] == 0
+    assert summary["policy"]["borrowing"] is False

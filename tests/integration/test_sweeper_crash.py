@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 
 from mobilize.activations.models import OPEN_ORDER_STATES, Order
 from mobilize.activations.sweeper import DUE_STATES
-from mobilize.db import create_engine, create_sessionmaker, session_scope, utcnow
+from mobilize.db import begin_write, create_engine, create_sessionmaker, session_scope, utcnow
 from mobilize.models import AuditEntry
 from mobilize.notify.models import OutboxMessage
 from realtime.models import event_log
@@ -115,6 +115,9 @@ async def test_kill_9_mid_catch_up_then_restart_fires_every_step_once(db_url, tm
         # The server was "down" across the deadlines: move every order's deadlines into the past.
         now = utcnow()
         async with session_scope(maker) as s:
+            # a writer from the start: the running server's sweeper commits between our read and our writes
+            # (SQLite refuses to upgrade a reader whose snapshot went stale: "database is locked")
+            await begin_write(s)
             ids = list((await s.execute(select(Order.id).where(Order.activation_id == act["id"])
                                         .order_by(Order.id))).scalars())
             deep = set(ids[::DEEP_EVERY])

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from mobilize.activations.models import OPEN_ORDER_STATES, Order
 from mobilize.activations.sweeper import sweep
-from mobilize.db import aware, create_engine, create_sessionmaker, session_scope
+from mobilize.db import aware, begin_write, create_engine, create_sessionmaker, session_scope
 from mobilize.models import AuditEntry
 from mobilize.notify.models import OutboxMessage
 from mobilize.plans import load_plans
@@ -76,6 +76,7 @@ async def test_two_instances_sweeping_the_same_orders_fire_each_step_once(client
     act = await start(client, demo, "street")
     a, b = instances
     async with session_scope(a) as s:
+        await begin_write(s)  # read then write: a writer from the start, or a sweep in between makes SQLite refuse
         orders = list((await s.execute(select(Order).where(Order.activation_id == act["id"])
                                        .order_by(Order.id))).scalars())
         ids = [o.id for o in orders]

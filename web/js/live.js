@@ -143,6 +143,7 @@ function renderHeader() {
   $("#live-meta").textContent = t("liveMeta", { id: a.id, at: fmtTime(a.started_at, true), by: a.started_by, posts: s.posts ?? "—",
     branches: s.branches ?? "—", borrowed: s.borrowed ?? 0, ms: s.solve_ms ?? "—" }) + (a.ended_at ? ` · ${t("endedAt")} ${fmtTime(a.ended_at, true)}` : "");
   $("#drill-banner").hidden = !a.drill;
+  $("#compare-button").hidden = !a.drill;
   const sel = $("#level-select");
   sel.replaceChildren(...["I", "II", "III", "IV"].map((l) => el("option", { value: l, disabled: l === a.level }, t(`level.${l}`))));
   sel.value = a.level === "I" ? "II" : ({ II: "I", III: "II", IV: "III" })[a.level];
@@ -230,6 +231,7 @@ function endActivation() {
 export function wireLive() {
   $("#level-button").addEventListener("click", changeLevel);
   $("#end-button").addEventListener("click", endActivation);
+  $("#compare-button").addEventListener("click", () => { if (L?.activation) location.hash = `#/drills/${L.activation.id}`; });
   $("#board-community").addEventListener("change", (e) => { L.community = e.target.value; renderStats(); scheduleRefresh(0); });
   $("#post-close").addEventListener("click", () => $("#post-dialog").close());
   window.addEventListener("online", () => L?.socket?.nudge());

@@ -1,0 +1,137 @@
+"""Phone answers written together (group commit) and declines that search their backup before the lock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select, update
+
+from mobilize.activations.dispatch import find_backup, plan_backup
+from mobilize.activations.models import Activation, Order
+from mobilize.db import begin_write, session_scope, utcnow
+from mobilize.models import AuditEntry
+from realtime.models import event_log
+from rosters.models import Person
+from tests.e2e.test_dispatch import audit_count, db, links, start, settings  # noqa: F401  (links wait in the outbox)
+
+pytestmark = pytest.mark.usefixtures("demo")
+
+
+def ack(client, token, key, action="acknowledge"):
+    return client.post(f"/api/v1/m/{token}/actions", json={"action": action}, headers={"Idempotency-Key": key})
+
+
+async def test_concurrent_acks_share_transactions_and_each_gets_its_own_answer(client, demo, settings, app):
+    _admin, act = await start(client, demo, level="I")
+    tokens = await links(settings, act["id"])
+    writer = app.state.answers
+    before = (writer.batches, writer.presses)
+    people = list(tokens)
+    answers = await asyncio.gather(*(ack(client, tokens[p], f"group-ack-{p:06}") for p in people))
+    assert {r.status_code for r in answers} == {200}
+    assert writer.presses - before[1] == len(people)
+    assert writer.batches - before[0] < len(people), "acks in flight together share a transaction"
+
+    async def check(s):
+        rows = dict((await s.execute(select(Order.id, Order.person_id).where(
+            Order.activation_id == act["id"], Order.status == "acknowledged"))).all())
+        audits = Counter((await s.execute(select(AuditEntry.target).where(
+            AuditEntry.action == "order.acknowledge"))).scalars())
+        events = (await s.execute(select(func.count()).select_from(event_log).where(
+            event_log.c.type == "order.acknowledged"))).scalar_one()
+        return rows, audits, events
+    rows, audits, events = await db(settings, check)
+    for person, r in zip(people, answers, strict=True):  # each answer is its own order's, committed
+        order = r.json()["order"]
+        assert rows[order["id"]] == person and order["status"] == "acknowledged"
+        assert "en_route" in order["actions"] and "acknowledge" not in order["actions"]
+    assert set(audits.values()) == {1} and len(audits) == len(people)
+    assert events == 2 * len(people)  # the activation's stream and the person's
+
+
+async def test_one_key_ten_times_at_once_changes_once(client, demo, settings):
+    _admin, act = await start(client, demo)
+    token = next(iter((await links(settings, act["id"])).values()))
+    before = await audit_count(settings, "order.acknowledge")
+    answers = await asyncio.gather(*(ack(client, token, "same-key-0001") for _ in range(10)))
+    assert {r.status_code for r in answers} == {200}
+    assert all(r.json() == answers[0].json() for r in answers)
+    assert await audit_count(settings, "order.acknowledge") == before + 1
+    # the same key for something else, in the same batch or later, is refused and changes nothing
+    again = await asyncio.gather(ack(client, token, "same-key-0001", "arrive"), ack(client, token, "same-key-0001"))
+    assert [r.status_code for r in again] == [409, 200]
+    assert again[0].json()["error"]["problems"][0]["field"] == "Idempotency-Key"
+
+
+async def test_a_bad_press_in_a_batch_fails_alone(client, demo, settings):
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())
+    declined = await client.post(f"/api/v1/m/{tokens[0]}/actions", json={"action": "decline", "reason": "away"},
+                                 headers={"Idempotency-Key": "mixed-dec-01"})
+    assert declined.status_code == 200 and declined.json()["order"]["status"] == "declined"
+    presses = [ack(client, tokens[0], "mixed-ack-00"),  # a declined order cannot be acknowledged: 409
+               ack(client, "forged-token-000000000000000000000", "mixed-ack-01"),  # 404
+               *(ack(client, t, f"mixed-ack-{i:02}") for i, t in enumerate(tokens[1:6], start=2))]
+    answers = await asyncio.gather(*presses)
+    assert [r.status_code for r in answers] == [409, 404, 200, 200, 200, 200, 200]
+    assert "拒绝" in answers[0].json()["error"]["message"] and answers[1].json()["error"]["message_en"]
+    statuses = await db(settings, lambda s: s.execute(select(Order.status).where(
+        Order.activation_id == act["id"], Order.status == "acknowledged")))
+    assert len(statuses.all()) == 5
+
+
+async def test_answers_walk_the_lifecycle_and_links_end_with_the_activation(client, demo, settings):
+    admin, act = await start(client, demo)
+    token = next(iter((await links(settings, act["id"])).values()))
+    r = await ack(client, token, "walk-enroute-1", "en_route")  # skipping ahead implies the ack
+    assert r.status_code == 200 and r.json()["order"]["status"] == "en_route"
+    assert r.json()["order"]["actions"] == ["decline", "arrive"]
+    r = await ack(client, token, "walk-ack-0001")  # an ack after setting out is a no-op, not a 409
+    assert r.status_code == 200 and r.json()["order"]["status"] == "en_route"
+    r = await ack(client, token, "walk-arrive-1", "arrive")
+    assert r.json()["order"]["status"] == "arrived" and r.json()["order"]["actions"] == []
+    assert (await client.post(f"/api/v1/activations/{act['id']}/end", headers=admin)).status_code == 200
+    r = await ack(client, token, "walk-after-end", "arrive")
+    assert r.status_code == 410 and "过期" in r.json()["error"]["message"]
+
+
+async def test_a_backup_computed_before_the_lock_is_checked_again_under_it(client, demo, settings, app):
+    _admin, act = await start(client, demo)
+    tokens = await links(settings, act["id"])
+    person = next(iter(tokens))
+    maker, plans = app.state.sessionmaker, app.state.plans
+    async with session_scope(maker) as s:
+        order = (await s.execute(select(Order).where(Order.person_id == person,
+                                                     Order.activation_id == act["id"]))).scalar_one()
+        planned = await plan_backup(s, order, local_now=utcnow().replace(tzinfo=None))
+    chosen = [a.person for a in planned.solution.assignments]
+    assert len(chosen) == 1 and chosen[0] != person
+    # Meanwhile the chosen backup went on leave: the planned choice must not be used.
+    await db(settings, lambda s: s.execute(update(Person).where(Person.id == chosen[0]).values(status="on_leave")))
+    async with session_scope(maker) as s:
+        await begin_write(s)
+        activation = await s.get(Activation, act["id"])
+        await s.execute(update(Order).where(Order.id == order.id).values(status="declined"))
+        plan = plans[activation.hazard]
+        new_id = await find_backup(s, order, local_now=utcnow().replace(tzinfo=None), now=utcnow(),
+                                   ack_minutes=plan.acknowledge_minutes[activation.level],
+                                   arrive_minutes=plan.arrive_minutes[activation.level], planned=planned)
+        sent = await s.get(Order, new_id)
+        assert sent is not None and sent.person_id not in (chosen[0], person)
+
+
+async def test_a_decline_answers_small_and_brings_one_backup(client, demo, settings):
+    admin, act = await start(client, demo)
+    tokens = await links(settings, act["id"])
+    person, token = next(iter(tokens.items()))
+    r = await client.post(f"/api/v1/m/{token}/actions", json={"action": "decline", "reason": "family"},
+                          headers={"Idempotency-Key": "small-dec-001"})
+    assert r.status_code == 200 and set(r.json()) == {"order"}
+    assert r.json()["order"]["status"] == "declined" and r.json()["order"]["closed_reason"] == "family"
+    again = await client.post(f"/api/v1/m/{token}/actions", json={"action": "decline", "reason": "family"},
+                              headers={"Idempotency-Key": "small-dec-001"})
+    assert again.json() == r.json()
+    after = await links(settings, act["id"])
+    assert len(set(after) - set(tokens)) == 1  # one backup, with a link of their own
