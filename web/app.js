@@ -60,11 +60,17 @@ async function start() {
   $("#login-view").hidden = true; $("#app-view").hidden = false; $("#logout").hidden = false; $("#tabs").hidden = false;
   fillFilterSelects(); fillPlanSelects(); renderPlanChoices();
   await buildTree();
-  await route();
+  if (!routeSeq) await route(); // a tab pressed while the tree loaded has routed already
 }
+
+// Routes can overlap (a tab pressed while the previous screen still loads); only the newest one may go on
+// drawing after an await, so a slow earlier screen never takes the page back.
+let routeSeq = 0;
 
 async function route() {
   if (!state.token || !state.me) return;
+  const seq = ++routeSeq;
+  const current = () => seq === routeSeq;
   const [, screen = "readiness", id] = location.hash.split("/");
   const name = SCREENS.includes(screen) ? screen : "readiness";
   for (const s of SCREENS) $(`#${s}-view`).hidden = s !== name;
@@ -77,7 +83,8 @@ async function route() {
   if (name === "drills") await showDrills(id);
   if (name === "live") {
     await showList();
-    if (id) await openLive(Number(id));
+    if (!current()) return;
+    if (id) await openLive(Number(id), current);
     else { closeLive(); $("#live-panel").hidden = true; $("#live-empty").hidden = false; }
   }
 }

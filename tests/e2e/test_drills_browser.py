@@ -34,6 +34,8 @@ def _log_in(page, base, username="planner"):
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.keyboard.press("Enter")
     page.locator("#tabs [data-screen=drills]").click()
+    from playwright.sync_api import expect
+    expect(page.locator("#drill-scenario option")).to_have_count(4)  # three shipped + "your own"
 
 
 def test_run_a_drill_watch_it_and_open_the_report(live_server):
@@ -112,7 +114,10 @@ def test_a_live_drill_is_compared_with_the_prediction(live_server, sqlite_url):
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         _log_in(page, base)
         page.goto(f"{base}/#/live/{activation}")
+        expect(page.locator("#live-view")).to_be_visible()
         page.locator("#compare-button").click()
+        expect(page.locator("#drills-view")).to_be_visible()
+        expect(page.locator("#drill-compare")).to_be_visible()
         expect(page.locator("#drill-compare")).to_contain_text(f"#{activation}")
         page.select_option("#drill-scenario", "street_flood")
         page.fill("input[name=runs]", "4")

@@ -41,18 +41,23 @@ async function scopeCommunities(a) {
   return out;
 }
 
-export async function openLive(id) {
+/** Open activation ``id``; ``current()`` says whether this screen is still the one wanted (see app.js route). */
+export async function openLive(id, current = () => true) {
   closeLive();
   const a = await get(`/activations/${id}`);
+  if (!current()) return;
   L = { id, activation: a, stats: { total: {}, communities: {} }, events: new Map(), community: "",
     posts: new Map(), orders: new Map(), refreshTimer: null, loading: false, again: false };
+  const view0 = L;
   L.communities = await scopeCommunities(a);
+  if (!current() || L !== view0) return;
   L.names = Object.fromEntries(L.communities.map((c) => [c.code, c.name]));
   if (L.communities.length === 1) L.community = L.communities[0].code;
   $("#live-empty").hidden = true; $("#live-panel").hidden = false;
   L.charts = new StatusCharts($("#chart-time"), $("#chart-communities"));
   renderHeader();
   await refresh();
+  if (!current() || L !== view0) return;
   L.clock = setInterval(() => { if (L && L.stats.total.slots !== undefined) renderCharts(); }, 15000); // the time axis moves on
   const view = L;
   L.socket = new LiveSocket({
