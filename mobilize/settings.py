@@ -21,7 +21,7 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./mobilize.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
     )
-    hub_url: str = Field(default="memory://", description="memory:// (one process) or redis://host:port/db")
+    hub_url: str = Field(default="memory://", description="memory:// (one process) or redis://host:port/db[?prefix=NAME]")
     secret_key: str | None = Field(
         default=None,
         description="Key that signs operator tokens. Unset: a random key kept in the database (shared by instances).",

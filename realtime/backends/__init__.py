@@ -44,7 +44,12 @@ class Backend(ABC):
 
 
 def backend_from_url(url: str) -> Backend:
-    """Return the backend for ``url`` (``memory://`` or ``redis://host:port/db``)."""
+    """Return the backend for ``url`` (``memory://`` or ``redis://host:port/db[?prefix=NAME]``).
+
+    Redis pub/sub channels are global to the server (not per database number), so deployments (or test
+    workers) sharing one Redis keep apart by a channel ``prefix``; instances that must hear each other use
+    the same one.
+    """
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
         from realtime.backends.memory import MemoryBackend
@@ -53,5 +58,11 @@ def backend_from_url(url: str) -> Backend:
     if scheme in {"redis", "rediss", "unix"}:
         from realtime.backends.redis import RedisBackend
 
-        return RedisBackend(url)
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        prefix = "".join(v for k, v in query if k == "prefix")
+        rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+        return RedisBackend(urlunsplit(parts._replace(query=rest)), prefix=prefix)
     raise ValueError(f"unknown hub backend {url!r}: use memory:// or redis://host:port/db")

@@ -40,14 +40,17 @@ class RedisBackend(Backend):
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         subscribe_timeout: float = 5.0,
+        prefix: str = "",
     ) -> None:
         self.url = url
+        # Prepended to every channel on the wire (``redis://…?prefix=NAME``), stripped from what is heard.
+        self.prefix = f"{prefix}:" if prefix else ""
         self.health_interval = health_interval
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.subscribe_timeout = subscribe_timeout
         # Keeps the connection in subscribed mode even with no local subscriber, so it can be pinged.
-        self._alive_channel = f"realtime:alive:{uuid.uuid4().hex}"
+        self._alive_channel = f"{self.prefix}realtime:alive:{uuid.uuid4().hex}"
         self._channels: set[str] = set()
         self._confirms: dict[str, list[asyncio.Future[None]]] = {}
         self._publisher: Redis | None = None
@@ -91,7 +94,7 @@ class RedisBackend(Backend):
         confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirms.setdefault(channel, []).append(confirmed)
         try:
-            await pubsub.subscribe(channel)
+            await pubsub.subscribe(self.prefix + channel)
             await asyncio.wait_for(confirmed, self.subscribe_timeout)
         except Exception:  # connection trouble: the listener's reset will reach this subscriber
             logger.warning("subscribing to %s was not confirmed", channel)
@@ -105,19 +108,19 @@ class RedisBackend(Backend):
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.unsubscribe(channel)
+                await pubsub.unsubscribe(self.prefix + channel)
 
     async def publish_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
         if self._publisher is None:
             raise RuntimeError("hub is not connected")
         if len(items) == 1:
             channel, text, _ = items[0]
-            await self._publisher.publish(channel, text)
+            await self._publisher.publish(self.prefix + channel, text)
             return
         for start in range(0, len(items), _PIPELINE_CHUNK):
             async with self._publisher.pipeline(transaction=False) as pipe:
                 for channel, text, _ in items[start : start + _PIPELINE_CHUNK]:
-                    pipe.publish(channel, text)
+                    pipe.publish(self.prefix + channel, text)
                 await pipe.execute()
 
     async def _listen(self) -> None:
@@ -126,7 +129,7 @@ class RedisBackend(Backend):
         while True:
             pubsub = self._listener_client.pubsub()  # type: ignore[union-attr]
             try:
-                await pubsub.subscribe(self._alive_channel, *self._channels)
+                await pubsub.subscribe(self._alive_channel, *(self.prefix + c for c in self._channels))
                 self._pubsub = pubsub
                 if not first:
                     self.reconnects += 1
@@ -157,6 +160,7 @@ class RedisBackend(Backend):
 
     async def _read(self, pubsub: Any) -> None:
         deliver = self._deliver
+        skip = len(self.prefix)
         last_seen = time.monotonic()
         pinged = False
         while True:
@@ -173,17 +177,16 @@ class RedisBackend(Backend):
             kind = message["type"]
             if kind == "message":
                 channel = message["channel"]
+                channel = channel.decode() if isinstance(channel, bytes) else channel
                 data = message["data"]
                 deliver(  # type: ignore[misc]
-                    channel.decode() if isinstance(channel, bytes) else channel,
-                    data.decode() if isinstance(data, bytes) else data,
-                    None,
+                    channel[skip:], data.decode() if isinstance(data, bytes) else data, None,
                 )
             elif kind == "subscribe":
                 channel = message["channel"]
                 channel = channel.decode() if isinstance(channel, bytes) else channel
                 if channel == self._alive_channel:
                     self._ready.set()
-                for confirmed in self._confirms.pop(channel, []):
+                for confirmed in self._confirms.pop(channel[skip:], []):
                     if not confirmed.done():
                         confirmed.set_result(None)

@@ -26,7 +26,16 @@ from realtime import RealtimeEndpoint, append_many, bind_hub, models
 from realtime.models import NewEvent
 
 POSTGRES_URL = os.environ.get("MOBILIZE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("MOBILIZE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Pub/sub channels are global to a Redis server: each test process (xdist worker) keeps to its own prefix.
+_REDIS = os.environ.get("MOBILIZE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = _REDIS + ("&" if "?" in _REDIS else "?") + f"prefix=pytest-{secrets.token_hex(4)}"
+REQUIRE_SERVICES = os.environ.get("CI") == "true" or os.environ.get("MOBILIZE_REQUIRE_SERVICES") == "1"
+
+
+def _unreachable(message: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; it is required here (CI)")
+    pytest.skip(message)
 
 
 def reachable(url: str, default_port: int) -> bool:
@@ -40,12 +49,12 @@ def reachable(url: str, default_port: int) -> bool:
 
 def require_postgres() -> None:
     if not reachable(POSTGRES_URL, 5432):
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL} (set MOBILIZE_TEST_POSTGRES_URL)")
+        _unreachable(f"PostgreSQL unreachable at {POSTGRES_URL} (set MOBILIZE_TEST_POSTGRES_URL)")
 
 
 def require_redis() -> None:
     if not reachable(REDIS_URL, 6379):
-        pytest.skip(f"Redis unreachable at {REDIS_URL} (set MOBILIZE_TEST_REDIS_URL)")
+        _unreachable(f"Redis unreachable at {REDIS_URL} (set MOBILIZE_TEST_REDIS_URL)")
 
 
 DATABASES = [

@@ -357,6 +357,22 @@ async def test_two_hubs_on_redis_share_messages(channel_prefix):
 
 
 @pytest.mark.redis
+async def test_a_channel_prefix_keeps_deployments_on_one_redis_apart(channel_prefix):
+    require_redis()
+    base = REDIS_URL.split("?", 1)[0]
+    ours, theirs = f"{base}?prefix={channel_prefix}-x", f"{base}?prefix={channel_prefix}-y"
+    async with Hub.from_url(ours) as a, Hub.from_url(ours) as b, Hub.from_url(theirs) as other:
+        async with b.subscribe("activation:1") as sub_b, other.subscribe("activation:1") as sub_other:
+            await other.publish("activation:1", {"seq": 7})  # another deployment's activation 1
+            await a.publish("activation:1", {"seq": 1})
+            message = await asyncio.wait_for(sub_b.get(), TIMEOUT)
+            assert message.channel == "activation:1" and message.data == {"seq": 1}  # the prefix is not seen
+            assert (await asyncio.wait_for(sub_other.get(), TIMEOUT)).data == {"seq": 7}
+            await asyncio.sleep(0.2)
+            assert sub_b.qsize() == 0 and sub_other.qsize() == 0
+
+
+@pytest.mark.redis
 async def test_losing_the_redis_connection_makes_subscribers_resync_and_recovers(channel_prefix):
     require_redis()
     channel = f"{channel_prefix}:a"
