@@ -30,6 +30,7 @@ from mobilize.security import load_secret
 from mobilize.settings import Settings
 from mobilize.validation import validation_problems
 from realtime.hub import Hub
+from realtime.follow import LogFollower
 from realtime.log import bind_hub
 from realtime.stats import StatsTicker
 from realtime.websocket import RealtimeEndpoint
@@ -63,6 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ticker.start()
         bind_hub(app.state.sessionmaker, hub, stats=ticker)
         app.state.hub = hub
+        # One process owns an in-memory hub: events other processes commit (the CLI) reach it from the log.
+        follower = LogFollower(app.state.sessionmaker, hub, stats=ticker, interval=settings.follow_seconds) \
+            if settings.hub_url.startswith("memory") else None
+        if follower is not None:
+            follower.start()
         app.state.realtime = RealtimeEndpoint(
             hub=hub, sessionmaker=app.state.sessionmaker, authenticate=live.authenticate, authorize=live.authorize,
             snapshot=live.snapshot, filter=live.filter, allowed_origins=settings.allowed_origins,
@@ -99,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler.shutdown(wait=False)
             await app.state.answers.stop()
             await notifier.stop()
+            if follower is not None:
+                await follower.stop()
             await ticker.stop()
             await hub.disconnect()
             await engine.dispose()

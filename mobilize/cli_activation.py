@@ -20,6 +20,40 @@ __all__ = ["activate", "level_", "end_", "drill"]
 
 
 
+def _run_live(work):
+    """``_run`` for commands that change an activation: with a Redis hub, their events are published to it
+    after commit, so command centers watching any app instance see a change made from this terminal. (With the
+    in-memory hub the server picks such changes up from the event log itself; see ``realtime.follow``.)"""
+
+    async def wrapped(settings: Settings, engine: AsyncEngine):
+        maker = create_sessionmaker(engine)
+        if not settings.hub_url.startswith(("redis", "rediss", "unix")):
+            return await work(settings, engine, maker)
+        from realtime import Hub
+        from realtime.log import bind_hub
+
+        hub = Hub.from_url(settings.hub_url)
+        try:
+            await hub.connect()
+        except ConnectionError:
+            err.print("[yellow]注意 Note:[/] 无法连接实时状态服务，监看页面需刷新后可见本次变更 / the live-status hub is "
+                      "unreachable: watchers see this change when they reconnect")
+            return await work(settings, engine, maker)
+        from mobilize.live import LiveStatus
+        from realtime.stats import StatsTicker
+
+        ticker = StatsTicker(hub, LiveStatus(maker, secret="").counts)  # counts only: no token is read here
+        bind_hub(maker, hub, stats=ticker)
+        try:
+            return await work(settings, engine, maker)
+        finally:
+            await hub.drain()
+            await ticker.flush()  # watchers' stats follow the change, as when the server makes it
+            await hub.disconnect()
+
+    return _run(wrapped)
+
+
 async def _deliver(settings: Settings, maker) -> None:
     """Send what the command enqueued now (the log channel prints each person's link)."""
     from mobilize.logs import install
@@ -80,9 +114,8 @@ def activate(
     from mobilize.activations.service import activate as do_activate
     from mobilize.db import begin_write
 
-    async def work(settings: Settings, engine: AsyncEngine):
+    async def work(settings: Settings, engine: AsyncEngine, maker):
         plans = _plans(settings)
-        maker = create_sessionmaker(engine)
         with _spinner("正在启动 Activating…") as progress:
             progress.add_task("activate")
             async with session_scope(maker) as session:
@@ -97,7 +130,7 @@ def activate(
                     problem = await problem_export(session, activation.id)
         return activation, problem
 
-    activation, problem = _run(work)
+    activation, problem = _run_live(work)
     if problem is not None:
         export_problem.write_text(json.dumps(problem, ensure_ascii=False), encoding="utf-8")
         err.print(f"分配问题已写出 Problem written to {export_problem}")
@@ -112,13 +145,13 @@ def level_(activation_id: Annotated[int, typer.Argument(help="启动编号 activ
     from mobilize.activations.levels import change_level
     from mobilize.db import begin_write
 
-    async def work(settings: Settings, engine: AsyncEngine):
-        async with session_scope(create_sessionmaker(engine)) as session:
+    async def work(settings: Settings, engine: AsyncEngine, maker):
+        async with session_scope(maker) as session:
             await begin_write(session)
             return await change_level(session, activation_id, level, plans=_plans(settings), at=settings.local_now(),
                                       notices=_notices(settings))
 
-    _print_activation(_run(work), as_json)
+    _print_activation(_run_live(work), as_json)
 
 
 @app.command("end")
@@ -128,12 +161,12 @@ def end_(activation_id: Annotated[int, typer.Argument(help="启动编号 activat
     from mobilize.activations.service import end
     from mobilize.db import begin_write
 
-    async def work(settings: Settings, engine: AsyncEngine):
-        async with session_scope(create_sessionmaker(engine)) as session:
+    async def work(settings: Settings, engine: AsyncEngine, maker):
+        async with session_scope(maker) as session:
             await begin_write(session)
             return await end(session, activation_id, notices=_notices(settings))
 
-    _print_activation(_run(work), as_json)
+    _print_activation(_run_live(work), as_json)
 
 
 @app.command()

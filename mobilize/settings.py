@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     sms_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the SMS gateway")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base of personal phone links")
     heartbeat_seconds: float = Field(default=20.0, gt=0, description="Websocket ping interval")
+    follow_seconds: float = Field(
+        default=1.0, gt=0,
+        description="With the memory:// hub, how often watched streams are checked for events other processes "
+                    "(the CLI) committed")
     subscriber_queue: int = Field(
         default=2048, ge=16, description="Messages a websocket subscriber may fall behind before it must resync")
     timezone: str = Field(default="Asia/Shanghai", description="Local time of the city (availability, deadlines)")

@@ -197,6 +197,7 @@ class Hub:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dropped = 0  # subscribers dropped since start (overflow or reset): a gauge for operators
+        self._on_event: list[Callable[[str, int], None]] = []  # told (stream, seq) of each event published here
 
     @classmethod
     def from_url(cls, url: str) -> Hub:
@@ -232,6 +233,18 @@ class Hub:
         ]
         if encoded:
             await self.backend.publish_many(encoded)
+            for listener in self._on_event:
+                for channel, _, data in encoded:
+                    if data is not None and data.get("type") == "event":
+                        listener(channel, data["seq"])
+
+    def on_event_published(self, listener: Callable[[str, int], None]) -> None:
+        """Call ``listener(stream, seq)`` for every log event this process publishes (see ``realtime.follow``)."""
+        self._on_event.append(listener)
+
+    def channels(self) -> set[str]:
+        """The channels that have a subscriber in this process."""
+        return set(self._subscribers)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a background task the hub keeps alive and awaits in ``drain``."""

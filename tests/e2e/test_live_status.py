@@ -50,6 +50,61 @@ async def receive(ws, until=lambda m: True, limit=20000) -> list[dict]:
     raise AssertionError(f"no matching message in {len(seen)}")
 
 
+@pytest.mark.parametrize("hub", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_change_made_from_the_command_line_reaches_the_watching_command_center(hub, settings, tmp_path):
+    """``mobilize level`` runs in another process on the same database while the server serves a watcher:
+    with the in-memory hub the server follows the log; with Redis the command publishes itself."""
+    import os
+    import secrets
+    import shutil
+    import sys
+
+    from tests.conftest import REDIS_URL
+
+    hub_url = "memory://" if hub == "memory" else f"{REDIS_URL.split('?')[0]}?prefix=cli-{secrets.token_hex(4)}"
+    if hub == "redis":
+        from tests.integration.conftest_realtime import require_redis
+
+        require_redis()
+    codes = await seed_demo(settings)
+    server = await asyncio.to_thread(LiveServer, settings.database_url, tmp_path, MOBILIZE_NOTIFY_CHANNEL="sms",
+                                     MOBILIZE_SMS_URL="http://127.0.0.1:9/", MOBILIZE_HUB_URL=hub_url)
+    try:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
+            await _command_line_change_is_seen(client, server, codes, settings, hub_url)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _command_line_change_is_seen(client, server, codes, settings, hub_url):
+    import os
+    import shutil
+    import sys
+
+    admin = await token(client, "admin")
+    headers = {"Authorization": f"Bearer {admin}"}
+    act = (await client.post("/api/v1/activations", headers=headers,
+                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    channel = f"activation:{act['id']}"
+    async with connect(ws_url(server, admin)) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": channel, "since": None}))
+        head = (await receive(ws, lambda m: m["type"] == "snapshot"))[-1]["seq"]
+        command = shutil.which("mobilize", path=os.path.dirname(sys.executable)) or "mobilize"
+        cli = await asyncio.create_subprocess_exec(
+            command, "level", str(act["id"]), "II", "--json", stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "MOBILIZE_DATABASE_URL": settings.database_url, "MOBILIZE_NOTIFY_CHANNEL": "log",
+                 "MOBILIZE_HUB_URL": hub_url})
+        out, _ = await asyncio.wait_for(cli.communicate(), 120)
+        assert cli.returncode == 0
+        raised = {"summary": json.loads(out)}  # the command prints the activation's summary, flat
+        messages = await receive(ws, lambda m: m["type"] == "stats" and m["total"]["slots"] == raised["summary"]["slots"])
+        events = [m for m in messages if m["type"] == "event"]
+        assert events[0]["event"] == "activation.level_changed" and events[0]["seq"] == head + 1
+        seqs = [m["seq"] for m in events]
+        assert seqs == list(range(head + 1, head + 1 + len(seqs)))  # each once, in order
+        assert len([m for m in events if m["event"] == "order.notified"]) == raised["summary"]["new_orders"]
+
+
 async def test_command_center_sees_the_switch_live_and_catches_up(live):
     client, server, codes = live
     admin = await token(client, "admin")

@@ -389,6 +389,40 @@ async def test_losing_the_redis_connection_makes_subscribers_resync_and_recovers
             assert (await asyncio.wait_for(again.get(), TIMEOUT)).data == {"seq": 2}
 
 
+@pytest.mark.parametrize("database", DATABASES, indirect=True)
+async def test_events_another_process_commits_reach_watchers_through_the_log_follower(database):
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from realtime.follow import LogFollower
+
+    stream = f"activation:{secrets.token_hex(3)}"
+    await add_events(database, stream, 2)
+    other_process = async_sessionmaker(database.engine, expire_on_commit=False)  # bound to no hub
+    async with running(database) as (hub, address):
+        follower = LogFollower(database.sessionmaker, hub, interval=0.05)
+        follower.start()
+        try:
+            async with connect(url(address)) as ws:
+                await subscribe(ws, stream, None)
+                assert (await recv(ws))["seq"] == 2  # the snapshot
+                async with other_process() as session:
+                    await append_many(session, [NewEvent(stream, "order.arrived", {"n": i}) for i in range(3)])
+                    await session.commit()
+                assert [(await recv(ws))["seq"] for _ in range(3)] == [3, 4, 5]
+                await add_events(database, stream, 2)  # published by this process after commit
+                assert [(await recv(ws))["seq"] for _ in range(2)] == [6, 7]
+                async with other_process() as session:  # and once more from outside
+                    await append_many(session, [NewEvent(stream, "order.arrived", {"n": 9})])
+                    await session.commit()
+                last = await recv(ws)
+                assert (last["seq"], last["body"]) == (8, {"n": 9})
+                with pytest.raises(TimeoutError):  # nothing twice
+                    await asyncio.wait_for(ws.recv(), 0.5)
+            await wait_for(lambda: stream not in follower.published, TIMEOUT)  # nobody watches: forgotten
+        finally:
+            await follower.stop()
+
+
 # --- scale-out: two app processes on one PostgreSQL and one Redis -----------------------------------
 
 APP = textwrap.dedent(
