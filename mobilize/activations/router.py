@@ -12,6 +12,7 @@ from mobilize.activations import levels, operator_actions, pins, queries, servic
 from mobilize.activations.models import Activation
 from mobilize.db import begin_write, utcnow
 from mobilize.deps import CommitRoute, PrincipalDep, SessionDep, SettingsDep
+from mobilize.models import Operator
 from mobilize.plans import LEVEL_ZH, LEVELS, plan_posts
 from rosters.models import OrgUnit
 from rosters.service import unit_by_code
@@ -45,9 +46,19 @@ class ActivationRead(BaseModel):
     status: str
     started_at: str
     started_by: str
+    started_by_name: str = Field(description="谁启动的（操作员姓名，或命令行）who pressed the key: the operator's name, "
+                                             "or the command line")
     ended_at: str | None
     summary: dict[str, Any]
     policy: dict[str, Any] | None = Field(default=None, description="求解所用成本策略 the cost policy it was solved with")
+
+
+async def _starter_name(session, started_by: str) -> str:
+    kind, _, key = started_by.partition(":")
+    if kind == "operator" and key.isdigit():
+        name = (await session.execute(select(Operator.display_name).where(Operator.id == int(key)))).scalar()
+        return name or started_by
+    return {"cli": "命令行 command line"}.get(started_by, started_by)
 
 
 async def _read(session, activation: Activation) -> ActivationRead:
@@ -55,6 +66,7 @@ async def _read(session, activation: Activation) -> ActivationRead:
     return ActivationRead(id=activation.id, scope=code, hazard=activation.hazard, level=activation.level,
                           drill=activation.is_drill, status=activation.status,
                           started_at=activation.started_at.isoformat(), started_by=activation.started_by,
+                          started_by_name=await _starter_name(session, activation.started_by),
                           ended_at=activation.ended_at.isoformat() if activation.ended_at else None,
                           summary=activation.summary or {}, policy=activation.policy)
 

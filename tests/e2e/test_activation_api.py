@@ -45,6 +45,7 @@ async def test_street_activation_dispatches_correctly(client, demo, settings):
     r = await activate(client, admin, demo["street"], level="II")
     assert r.status_code == 201, r.text
     act = r.json()
+    assert act["started_by"].startswith("operator:") and act["started_by_name"] not in ("", act["started_by"])
     s = act["summary"]
     assert s["communities"] >= 8 and s["slots"] == s["filled"] + s["unfilled"] and s["filled"] > 0
     assert sum(x["missing"] for x in s["shortages"]) == s["unfilled"]

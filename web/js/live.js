@@ -145,7 +145,7 @@ function renderHeader() {
   document.body.classList.toggle("drill-mode", !!a.drill);
   $("#live-title").replaceChildren(drillBadge(a.drill), " ", `${s.scope ? s.scope.name : a.scope} · ${hazardName(a.hazard)} · ${levelName(a.level)}`,
     " ", el("span", { class: `badge ${ended ? "ended" : "active"}` }, t(`act.${a.status}`)));
-  $("#live-meta").textContent = t("liveMeta", { id: a.id, at: fmtTime(a.started_at, true), by: a.started_by, posts: s.posts ?? "—",
+  $("#live-meta").textContent = t("liveMeta", { id: a.id, at: fmtTime(a.started_at, true), by: a.started_by_name || a.started_by, posts: s.posts ?? "—",
     branches: s.branches ?? "—", borrowed: s.borrowed ?? 0, ms: s.solve_ms ?? "—" }) + (a.ended_at ? ` · ${t("endedAt")} ${fmtTime(a.ended_at, true)}` : "");
   $("#drill-banner").hidden = !a.drill;
   $("#compare-button").hidden = !a.drill;
