@@ -101,11 +101,14 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                               [pid for key, pid in existing.items() if key not in spec_keys])
     post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
                                          units.community_ids, filled)
-    await writes.insert_orders(session, activation.id, new_assignments, post_ids,
-                               ack_minutes=plan.acknowledge_minutes[code], arrive_minutes=plan.arrive_minutes[code])
-    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
-    await (notices or Notices()).dispatched(session, activation, links)
+    arrive_by = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
+                                           ack_minutes=plan.acknowledge_minutes[code],
+                                           arrive_minutes=plan.arrive_minutes[code])
     orders = await writes.order_ids(session, activation.id, "notified")
+    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
+    spec_by_key = {s.key: s for s in specs}
+    await (notices or Notices()).dispatched(session, activation, links, orders=writes.notice_rows(
+        [a for a in new_assignments if a.person in orders], orders, spec_by_key, arrive_by))
     phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})
@@ -113,7 +116,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).
-    branch_plan = form_branches(writes.members_of(holding, by_id, {s.key: s for s in specs}))
+    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
     await writes.save_solve(session, activation.id, record)

@@ -180,16 +180,19 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
                                          writes.filled_of(assignments))
     phases.mark("posts")
-    await writes.insert_orders(session, activation.id, assignments, post_ids,
-                               ack_minutes=plan.acknowledge_minutes[level], arrive_minutes=plan.arrive_minutes[level])
-    links = await writes.insert_links(session, activation.id, [a.person for a in assignments], now=utcnow())
-    await (notices or Notices()).dispatched(session, activation, links)
+    arrive_by = await writes.insert_orders(session, activation.id, assignments, post_ids,
+                                           ack_minutes=plan.acknowledge_minutes[level],
+                                           arrive_minutes=plan.arrive_minutes[level])
+    orders = await writes.order_ids(session, activation.id, "notified")
+    spec_by_key = {s.key: s for s in specs}
+    links = await writes.insert_links(session, activation.id, assigned, now=utcnow())
+    await (notices or Notices()).dispatched(session, activation, links,
+                                            orders=writes.notice_rows(assignments, orders, spec_by_key, arrive_by))
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))
     phases.mark("orders")
     by_id = {c.id: c for c in candidates}
-    spec_by_key = {s.key: s for s in specs}
     branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
@@ -198,7 +201,7 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
 
     summary = summary_of(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)
     summary["borrowing"] = policy.borrowing
-    await _append_activation_events(session, activation, summary, solution, post_ids, units)
+    await _append_activation_events(session, activation, summary, solution, post_ids, orders, units)
     await audit.record(session, actor=activation.started_by, action="activation.start",
                        target=f"activation:{activation.id}",
                        detail={"scope": scope.code, "hazard": plan.hazard, "level": level, "drill": request.drill,
@@ -301,7 +304,7 @@ def summary_of(scope: OrgUnit, plan: Plan, level: str, drill: bool, units, specs
     }
 
 
-async def _append_activation_events(session, activation, summary, solution, post_ids, units) -> None:
+async def _append_activation_events(session, activation, summary, solution, post_ids, orders, units) -> None:
     stream = f"activation:{activation.id}"
     events = [NewEvent(stream, "activation.started", {
         "activation": activation.id, "scope": summary["scope"]["code"], "hazard": summary["hazard"],
@@ -309,7 +312,6 @@ async def _append_activation_events(session, activation, summary, solution, post
     if not summary["drill"]:
         events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
                    for code in units.community_ids]
-    orders = await writes.order_ids(session, activation.id, "notified")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})
                for a in solution.assignments]
