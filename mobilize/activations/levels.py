@@ -16,7 +16,7 @@ from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.activations.service import (
-    Phases, cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, solve_and_encode,
+    Phases, cancel_drill_orders, check_plan_request, gc_paused, get_activation, may_activate, policy_of, solve_and_encode,
     summary_of,
 )
 from mobilize.branches import form_branches
@@ -36,6 +36,14 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                        policy: CostPolicy | None = None, notices: Notices | None = None) -> Activation:
     """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
     keeps everyone in place who need not move."""
+    with gc_paused():
+        return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
+                                   actor=actor, policy=policy, notices=notices)
+
+
+async def _change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
+                        at: datetime, principal: Principal | None, actor: str, policy: CostPolicy | None,
+                        notices: Notices | None) -> Activation:
     started = time.perf_counter()
     phases = Phases(started)
     activation = await get_activation(session, activation_id, principal)
