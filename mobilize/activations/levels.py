@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -72,15 +71,14 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     kept_at, dropped, residual = keep_on_level_change(holders, specs)
     kept = [o for here in kept_at.values() for o in here]
     phases.mark("orders_read")
+    # Holders who stay are not candidates for the residual posts.
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
-                                               exclude_activation=activation.id)
+                                               exclude_activation=activation.id, held={o.person_id for o in kept})
     phases.mark("candidates")
-    kept_people = {o.person_id for o in kept}
-    solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
     policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
-    solution, record = await solve_and_encode(phases, solver_people, demands, policy)
+    solution, record = await solve_and_encode(phases, candidates, demands, policy)
 
     now = utcnow()
     stream = f"activation:{activation.id}"
