@@ -206,7 +206,7 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
-    await writes.save_solve(session, activation.id, await record)
+    await writes.save_solve(session, activation.id, record)
     phases.mark("record")
 
     summary = summary_of(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)
@@ -269,24 +269,25 @@ class Phases:
         self.ms[name] = round(self.ms.get(name, 0.0) + ms, 1)
 
 
-async def solve_and_encode(phases: Phases, candidates, demands, policy) -> tuple[Solution, asyncio.Future]:
-    """Return the solution, computed off the event loop, and the future of its record (gzip JSON).
+async def solve_and_encode(phases: Phases, candidates, demands, policy) -> tuple[Solution, bytes]:
+    """Return the solution and its record (gzip JSON), computed off the event loop.
 
-    The record is encoded in a worker thread while the caller writes the orders: those writes spend
-    most of their time in the database driver, which releases the GIL, so the encoding costs the
-    activation little. Await the future where the record is saved.
+    The record is encoded in the same thread right after the solve: beside the solve or the
+    writes it would only contend for the GIL with them (Python threads, one core's worth).
     """
-    def run() -> Solution:
+    def run() -> tuple[Solution, bytes]:
         t = time.perf_counter()
         solution = solve(candidates, demands, policy)
         solution.assignments  # noqa: B018 - built here, not on the event loop
-        phases.solver_ms = (time.perf_counter() - t) * 1000
-        return solution
+        t1 = time.perf_counter()
+        record = writes.encode_solve(writes.encode_inputs(candidates, demands, policy), solution)
+        phases.solver_ms = (t1 - t) * 1000
+        phases.add("record", (time.perf_counter() - t1) * 1000)
+        return solution, record
 
-    solution = await asyncio.to_thread(run)
+    solution, record = await asyncio.to_thread(run)
     phases.mark("solve")
-    record = asyncio.ensure_future(asyncio.to_thread(
-        lambda: writes.encode_solve(writes.encode_inputs(candidates, demands, policy), solution)))
+    phases.add("solve", -phases.ms["record"])
     return solution, record
 
 
