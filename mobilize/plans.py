@@ -165,8 +165,9 @@ def plan_posts(plan: Plan, level: str, sites: Sequence[Site]) -> list[PostSpec]:
     [('C1/watch@C1-01', 2)]
     """
     out: list[PostSpec] = []
+    posts = plan.posts_at(level)
     for site in sites:
-        for post in plan.posts_at(level):
+        for post in posts:
             headcount = post.headcount_at(level, len(site.grids))
             if post.per == "grid" and site.grids:
                 places = [(code, name, lat, lon) for code, name, lat, lon in site.grids]
