@@ -18,7 +18,7 @@ from mobilize import __version__
 from mobilize.activations.answers import AnswerWriter
 from mobilize.activations.notices import Notices
 from mobilize.activations.sweeper import sweep
-from mobilize.db import create_engine, create_sessionmaker
+from mobilize.db import checkpoint, create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
 from mobilize.live import LiveStatus
 from mobilize.live import router as live_router
@@ -39,6 +39,7 @@ from rosters.vocabulary import load_skills, load_workgroups
 __all__ = ["create_app"]
 
 log = logging.getLogger("mobilize")
+CHECKPOINT_SECONDS = 5  # how often a SQLite app copies its write-ahead log into the database file
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,6 +95,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One instance at a time per process; runs missed while busy are coalesced, never stacked.
         scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_seconds, max_instances=1, coalesce=True,
                           id="escalation-sweep")
+        if engine.dialect.name == "sqlite":
+            async def checkpoint_job() -> None:
+                try:
+                    await checkpoint(engine)
+                except Exception:  # the next run tries again; commits checkpoint on their own past the backstop
+                    log.exception("SQLite checkpoint failed")
+
+            # Commits leave the copy of the log into the database file to this job (see db.checkpoint).
+            scheduler.add_job(checkpoint_job, "interval", seconds=CHECKPOINT_SECONDS, max_instances=1,
+                              coalesce=True, id="sqlite-checkpoint")
         scheduler.start()
         # What startup built (modules, app, plans: ~200k objects) lives as long as the app: keep it out of every
         # later full collection, whose pause would otherwise land on whichever broadcast is under way.

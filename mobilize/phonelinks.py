@@ -9,6 +9,7 @@ A GET with a link only shows; a POST acts (the service's rule, not this module's
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -19,7 +20,7 @@ from typing import Any
 
 from mobilize.errors import MobilizeError
 
-__all__ = ["TOKEN_BYTES", "DEFAULT_VALID_FOR", "LinkRefused", "PhoneLink", "new_token", "hash_token",
+__all__ = ["TOKEN_BYTES", "DEFAULT_VALID_FOR", "LinkRefused", "PhoneLink", "new_token", "new_tokens", "hash_token",
            "link_url", "issue", "revoke", "check"]
 
 #: Random bytes per token: 256 bits, twice the 128 the design asks as a floor.
@@ -62,6 +63,22 @@ def new_token() -> str:
     True
     """
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def new_tokens(n: int) -> list[str]:
+    """Return ``n`` fresh tokens like :func:`new_token`'s, drawn from the OS in one call.
+
+    An activation links tens of thousands of people: one read of ``32 n`` random bytes instead of
+    one per token.
+
+    >>> tokens = new_tokens(3)
+    >>> len(set(tokens)), all(len(t) == len(new_token()) for t in tokens)
+    (3, True)
+    """
+    raw = secrets.token_bytes(TOKEN_BYTES * n)
+    encode = base64.urlsafe_b64encode
+    return [encode(raw[i:i + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
+            for i in range(0, TOKEN_BYTES * n, TOKEN_BYTES)]
 
 
 def hash_token(token: str) -> str:

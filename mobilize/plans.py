@@ -133,13 +133,18 @@ def keep_on_level_change(holders: Mapping[str, list], specs: Sequence[PostSpec])
         if spec is None:
             dropped += here
             continue
-        here = sorted(here, key=lambda o: (not o.leader_part, o.cost, o.id))
+        if len(here) > 1:
+            here = sorted(here, key=lambda o: (not o.leader_part, o.cost, o.id))
         if here[:spec.headcount]:
             kept_at[key] = here[:spec.headcount]
         dropped += here[spec.headcount:]
     residual = []
     for spec in specs:
-        here = kept_at.get(spec.key, [])
+        here = kept_at.get(spec.key)
+        if here is None:  # nobody stays (a new post): all of it is open, as it is
+            if spec.headcount > 0:
+                residual.append(spec)
+            continue
         left = spec.headcount - len(here)
         if left > 0:
             residual.append(replace(spec, headcount=left,
@@ -160,8 +165,9 @@ def plan_posts(plan: Plan, level: str, sites: Sequence[Site]) -> list[PostSpec]:
     [('C1/watch@C1-01', 2)]
     """
     out: list[PostSpec] = []
+    posts = plan.posts_at(level)
     for site in sites:
-        for post in plan.posts_at(level):
+        for post in posts:
             headcount = post.headcount_at(level, len(site.grids))
             if post.per == "grid" and site.grids:
                 places = [(code, name, lat, lon) for code, name, lat, lon in site.grids]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
@@ -27,17 +27,16 @@ from mobilize.branches import Branch as BranchDef
 from mobilize.branches import BranchPlan, Member, PartyGroup, repair_branches
 from mobilize.db import aware, utcnow
 from mobilize.orders import OPEN_STATES, OrderState, Transition
-from mobilize.phonelinks import PhoneLink, check, hash_token, new_token
+from mobilize.phonelinks import PhoneLink, check, hash_token
 from mobilize.solver import Solution, solve
 from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.availability import is_available
 from rosters.models import OrgUnit, Person
 
-__all__ = ["order_state", "issue_links", "expire_links", "open_link", "write_transition",
-           "find_backup", "plan_backup", "plan_fill", "FillPlan", "fill_post", "transition_values", "transition_records", "release_person", "repair_branches_of", "LINK_DAYS"]
+__all__ = ["order_state", "expire_links", "open_link", "write_transition",
+           "find_backup", "plan_backup", "plan_fill", "FillPlan", "fill_post", "transition_values", "transition_records", "release_person", "repair_branches_of"]
 
-LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 _STATE_FIELDS = ("status", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes", "acknowledged_at", "en_route_at",
                  "arrived_at", "escalated_at", "closed_at", "escalation", "escalation_step", "closed_reason", "note")
 
@@ -51,22 +50,6 @@ def order_state(order: Order) -> OrderState:
         arrived_at=aware(order.arrived_at), escalated_at=aware(order.escalated_at), closed_at=aware(order.closed_at),
         escalation=order.escalation, escalation_step=order.escalation_step, closed_reason=order.closed_reason,
         note=order.note)
-
-
-async def issue_links(session: AsyncSession, activation_id: int, person_ids: list[int], *,
-                      now: datetime) -> dict[int, str]:
-    """Return a fresh token per person without a link for this activation yet (only hashes are stored)."""
-    have = set()
-    for i in range(0, len(person_ids), 900):
-        have.update((await session.execute(select(PhoneLinkRow.person_id).where(
-            PhoneLinkRow.activation_id == activation_id, PhoneLinkRow.person_id.in_(person_ids[i:i + 900])))).scalars())
-    tokens = {pid: new_token() for pid in person_ids if pid not in have}
-    expires = now + timedelta(days=LINK_DAYS)
-    rows = [{"token_hash": hash_token(t), "person_id": pid, "activation_id": activation_id, "created_at": now,
-             "expires_at": expires} for pid, t in tokens.items()]
-    for i in range(0, len(rows), 5000):
-        await session.execute(insert(PhoneLinkRow.__table__), rows[i:i + 5000])
-    return tokens
 
 
 async def expire_links(session: AsyncSession, activation_id: int, *, now: datetime) -> None:
@@ -258,7 +241,7 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
     ids = dict((await session.execute(select(Order.person_id, Order.id).where(
         Order.activation_id == activation.id, Order.person_id.in_(people), Order.status == "notified"))).all())
     await session.execute(update(Post).where(Post.id == post.id).values(filled=Post.filled + len(people)))
-    links = await issue_links(session, activation.id, people, now=now)
+    links = await writes.insert_links(session, activation.id, people, now=now)
     await (notices or Notices()).dispatched(session, activation, links)
     events = []
     for a in solution.assignments:

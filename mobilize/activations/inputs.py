@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -69,35 +70,35 @@ def _chunks(items: list, size: int = 500):
 
 
 async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: str, is_drill: bool, at: datetime,
-                          exclude_activation: int | None = None,
+                          exclude_activation: int | None = None, held: Collection[int] = (),
                           facts: bool = False) -> tuple[list[Candidate], dict[int, dict]]:
     """Return the people of the scope's streets as solver candidates, and (with ``facts``) facts about each by id.
 
-    Eligible: available at ``at`` (status, leave, time pattern) and not held by another open order
-    (for a drill: any; for a real activation: another real one — drills give way to the real thing).
+    Eligible: available at ``at`` (status, leave, time pattern), not held by another open order
+    (for a drill: any; for a real activation: another real one — drills give way to the real thing)
+    and not among ``held`` (people the caller keeps where they are).
     """
     community = aliased(OrgUnit)
     street = aliased(OrgUnit)
     # Core statements on the connection: a city is 44,000 rows, and the ORM layer would cost more
-    # than the database.
+    # than the database. Each person's skills come joined as one string (people share a few sets).
     conn = await session.connection()
+    in_streets = select(Person.id).join(community, community.id == Person.community_id).where(
+        community.parent_id.in_(scope.street_ids))
+    skill_sets = (select(PersonSkill.person_id, func.aggregate_strings(PersonSkill.skill, _SEP).label("skills"))
+                  .where(PersonSkill.person_id.in_(in_streets)).group_by(PersonSkill.person_id).subquery())
     rows = (await conn.execute(
         select(Person.id, Person.community_id, community.code, street.code, Person.lat, Person.lon, community.lat,
                community.lon, Person.group_leader, Person.party_member, Person.team_id, Person.wartime_group,
-               Person.status, Person.leave_until, Person.availability)
+               Person.status, Person.leave_until, Person.availability, skill_sets.c.skills)
         .join(community, community.id == Person.community_id)
         .join(street, street.id == community.parent_id)
+        .outerjoin(skill_sets, skill_sets.c.person_id == Person.id)
         .where(community.parent_id.in_(scope.street_ids))
     )).all()
-    skills: dict[int, set[str]] = defaultdict(set)
     pins: dict[int, tuple[str, str | None]] = {}
     squads = dict((await conn.execute(select(Team.id, Team.code).where(Team.kind == TeamKind.COMMANDO_SQUAD.value))).all())
     # Everyone below is of the scope's streets: one joined query each instead of long IN lists.
-    in_streets = select(Person.id).join(community, community.id == Person.community_id).where(
-        community.parent_id.in_(scope.street_ids))
-    for pid, skill in (await conn.execute(select(PersonSkill.person_id, PersonSkill.skill)
-                                          .where(PersonSkill.person_id.in_(in_streets)))).all():
-        skills[pid].add(skill)
     for pid, post_code, site_code in (await conn.execute(
             select(Pin.person_id, Pin.post_code, Pin.site_code).where(Pin.hazard == hazard,
                                                                       Pin.person_id.in_(in_streets)))).all():
@@ -109,34 +110,33 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     if exclude_activation is not None:
         open_q = open_q.where(Order.activation_id != exclude_activation)
     busy = set((await conn.execute(open_q)).scalars())
+    busy.update(held)
     since = at - timedelta(days=RECENT_DAYS)
     recent = dict((await conn.execute(
         select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)
         .where(Activation.is_drill.is_(False), Order.created_at >= since, Order.person_id.in_(in_streets),
                Order.activation_id != (exclude_activation or -1))
         .group_by(Order.person_id))).all())
-    # Few distinct (status, leave, pattern) triples among many people: judge each once.
+    # Few distinct (status, leave, pattern) triples and skill sets among many people: judge and build each once.
     judged: dict[tuple, bool] = {}
+    skill_sets_of: dict[str | None, frozenset] = {None: frozenset()}
     frozen: dict[frozenset, frozenset] = {}
-    no_skills = frozenset()
     candidates: list[Candidate] = []
     out_facts: dict[int, dict] = {}
     append = candidates.append
-    pins_get, skills_get, squads_get, recent_get = pins.get, skills.get, squads.get, recent.get
+    pins_get, squads_get, recent_get, judged_get, sets_get = pins.get, squads.get, recent.get, judged.get, skill_sets_of.get
     for (pid, cid, ccode, scode, lat, lon, clat, clon, leader, party, team_id, group, status, leave_until,
-         availability) in rows:
+         availability, skill_text) in rows:
         # "deployed" means held by an open order, which ``busy`` already says; judge the rest.
         key = ("available" if status == "deployed" else status, leave_until, availability)
-        available = judged.get(key)
+        available = judged_get(key)
         if available is None:
             available = judged[key] = is_available(*key, at)
-        pin = pins_get(pid)
-        own = skills_get(pid)
+        own = sets_get(skill_text)
         if own is None:
-            own = no_skills
-        else:
-            own = frozenset(own)
-            own = frozen.setdefault(own, own)  # people share skill sets: keep one of each
+            own = frozenset(skill_text.split(_SEP))
+            own = skill_sets_of[skill_text] = frozen.setdefault(own, own)  # one object per distinct set
+        pin = pins_get(pid)
         # positional, in Candidate's field order (keywords cost more over tens of thousands of rows)
         append(Candidate(pid, ccode, scode, lat if lat is not None else (clat or 0.0),
                          lon if lon is not None else (clon or 0.0), own, leader, party, squads_get(team_id),
@@ -146,6 +146,9 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
             out_facts[pid] = {"community_id": cid, "community": ccode, "status": status, "party_member": party,
                               "leader": leader}
     return candidates, out_facts
+
+
+_SEP = "\x1f"  # between a person's skill codes in the joined string (never inside a code)
 
 
 def _pin_key(community: str, pin: tuple[str, str | None] | None) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -16,7 +15,7 @@ from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.activations.service import (
-    Phases, cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, solve_and_encode,
+    Phases, cancel_drill_orders, check_plan_request, gc_paused, get_activation, may_activate, policy_of, solve_and_encode,
     summary_of,
 )
 from mobilize.branches import form_branches
@@ -36,6 +35,14 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                        policy: CostPolicy | None = None, notices: Notices | None = None) -> Activation:
     """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
     keeps everyone in place who need not move."""
+    with gc_paused():
+        return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
+                                   actor=actor, policy=policy, notices=notices)
+
+
+async def _change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
+                        at: datetime, principal: Principal | None, actor: str, policy: CostPolicy | None,
+                        notices: Notices | None) -> Activation:
     started = time.perf_counter()
     phases = Phases(started)
     activation = await get_activation(session, activation_id, principal)
@@ -64,15 +71,14 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     kept_at, dropped, residual = keep_on_level_change(holders, specs)
     kept = [o for here in kept_at.values() for o in here]
     phases.mark("orders_read")
+    # Holders who stay are not candidates for the residual posts.
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
-                                               exclude_activation=activation.id)
+                                               exclude_activation=activation.id, held={o.person_id for o in kept})
     phases.mark("candidates")
-    kept_people = {o.person_id for o in kept}
-    solver_people = [replace(c, eligible=False) if c.id in kept_people else c for c in candidates]
     policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
-    solution, record = await solve_and_encode(phases, solver_people, demands, policy)
+    solution, record = await solve_and_encode(phases, candidates, demands, policy)
 
     now = utcnow()
     stream = f"activation:{activation.id}"
@@ -101,11 +107,14 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                               [pid for key, pid in existing.items() if key not in spec_keys])
     post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
                                          units.community_ids, filled)
-    await writes.insert_orders(session, activation.id, new_assignments, post_ids,
-                               ack_minutes=plan.acknowledge_minutes[code], arrive_minutes=plan.arrive_minutes[code])
-    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
-    await (notices or Notices()).dispatched(session, activation, links)
+    arrive_by = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
+                                           ack_minutes=plan.acknowledge_minutes[code],
+                                           arrive_minutes=plan.arrive_minutes[code])
     orders = await writes.order_ids(session, activation.id, "notified")
+    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
+    spec_by_key = {s.key: s for s in specs}
+    await (notices or Notices()).dispatched(session, activation, links, orders=writes.notice_rows(
+        [a for a in new_assignments if a.person in orders], orders, spec_by_key, arrive_by))
     phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})
@@ -113,7 +122,7 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).
-    branch_plan = form_branches(writes.members_of(holding, by_id, {s.key: s for s in specs}))
+    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
     await writes.save_solve(session, activation.id, record)

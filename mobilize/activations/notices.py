@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize.activations.models import Activation, Order, Post
 from mobilize.db import aware
-from mobilize.notify.outbox import Notice, enqueue_many
+from mobilize.notify.outbox import Notice, check_notice, encode_payload, enqueue_encoded, enqueue_many
 from mobilize.phonelinks import link_url
 from rosters.models import Person, Team
 
@@ -23,26 +23,42 @@ class Notices:
         self.channel = channel
         self.base_url = base_url
 
-    async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str]) -> int:
-        """Tell each newly linked person their post, place, report-by time and link."""
+    async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str], *,
+                         orders: Iterable[tuple] | None = None) -> int:
+        """Tell each newly linked person their post, place, report-by time and link.
+
+        ``orders`` are the new orders as ``(order id, person id, arrive deadline, post name zh, post name en,
+        place)`` when the caller has them at hand; otherwise the activation's notified orders are read.
+        """
         if not links:
             return 0
-        # One read of the activation's notified orders (an IN list per 900 people cost more than it
-        # saved); the orders of people without a new link are skipped below.
-        rows = (await (await session.connection()).execute(
-            select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
-                   Post.site_name).join(Post, Post.id == Order.post_id)
-            .where(Order.activation_id == activation.id, Order.status == "notified"))).all()
-        report_by: dict = {}  # an activation's orders share a few deadlines: convert each once
-        for row in rows:
-            if row[2] not in report_by:
-                report_by[row[2]] = aware(row[2])
-        notices = [Notice(kind="order_notified", person_id=pid, channel=self.channel,
-                          dedupe_key=f"order:{oid}:notified", activation_id=activation.id, order_id=oid,
-                          payload={"post": zh, "post_en": en, "place": site, "report_by": report_by[arrive_by],
-                                   "link": link_url(self.base_url, links[pid]), "drill": activation.is_drill})
-                   for oid, pid, arrive_by, zh, en, site in rows if pid in links]
-        return await enqueue_many(session, notices)
+        if orders is None:
+            # One read of the activation's notified orders (an IN list per 900 people cost more than it
+            # saved); the orders of people without a new link are skipped below.
+            orders = (await (await session.connection()).execute(
+                select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
+                       Post.site_name).join(Post, Post.id == Order.post_id)
+                .where(Order.activation_id == activation.id, Order.status == "notified"))).all()
+        # An activation's orders share a few thousand posts and a few deadlines: each payload shape is
+        # checked and encoded once, and only the link differs per person (tokens need no JSON escaping).
+        kind, channel, aid = "order_notified", self.channel, activation.id
+        tail = f'","drill":{"true" if activation.is_drill else "false"}}}'
+        link_head = encode_payload(link_url(self.base_url, ""))[:-1]
+        heads: dict[tuple, str] = {}
+        rows = []
+        for oid, pid, arrive_by, zh, en, site in orders:
+            token = links.get(pid)
+            if token is None:
+                continue
+            shape = (zh, en, site, arrive_by)
+            head = heads.get(shape)
+            if head is None:
+                payload = {"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by)}
+                check_notice(kind, channel, {**payload, "link": link_url(self.base_url, token),
+                                             "drill": activation.is_drill}, f"order:{oid}:notified")
+                head = heads[shape] = f'{encode_payload(payload)[:-1]},"link":{link_head}'
+            rows.append((kind, channel, pid, aid, oid, f"order:{oid}:notified", f"{head}{token}{tail}"))
+        return await enqueue_encoded(session, rows)
 
     async def step(self, session: AsyncSession, activation: Activation, order: Order, step: str) -> int:
         """Tell who a ladder step concerns: the person (reminder), their team leader, or the post's secretary."""

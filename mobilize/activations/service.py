@@ -7,10 +7,12 @@ they never commit (the caller's transaction does, or rolls everything back).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -36,7 +38,7 @@ from rosters.models import OrgUnit
 from rosters.vocabulary import UnitLevel
 
 __all__ = ["ActivateRequest", "activate", "end", "get_activation", "check_plan_request", "may_activate",
-           "Phases", "solve_and_encode", "cancel_drill_orders", "summary_of", "policy_of"]
+           "Phases", "gc_paused", "solve_and_encode", "cancel_drill_orders", "summary_of", "policy_of"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,14 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     scope overlapping a running activation of the same kind (real or drill) is refused with 409
     naming it.
     """
+    with gc_paused():
+        return await _activate(session, request, plans=plans, at=at, principal=principal, actor=actor,
+                               policy=policy, notices=notices)
+
+
+async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: dict[str, Plan], at: datetime,
+                    principal: Principal | None, actor: str, policy: CostPolicy | None,
+                    notices: Notices | None) -> tuple[Activation, bool]:
     started = time.perf_counter()
     phases = Phases(started)
     may_activate(principal, request.drill)
@@ -180,16 +190,19 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
                                          writes.filled_of(assignments))
     phases.mark("posts")
-    await writes.insert_orders(session, activation.id, assignments, post_ids,
-                               ack_minutes=plan.acknowledge_minutes[level], arrive_minutes=plan.arrive_minutes[level])
-    links = await writes.insert_links(session, activation.id, [a.person for a in assignments], now=utcnow())
-    await (notices or Notices()).dispatched(session, activation, links)
+    arrive_by = await writes.insert_orders(session, activation.id, assignments, post_ids,
+                                           ack_minutes=plan.acknowledge_minutes[level],
+                                           arrive_minutes=plan.arrive_minutes[level])
+    orders = await writes.order_ids(session, activation.id, "notified")
+    spec_by_key = {s.key: s for s in specs}
+    links = await writes.insert_links(session, activation.id, assigned, now=utcnow())
+    await (notices or Notices()).dispatched(session, activation, links,
+                                            orders=writes.notice_rows(assignments, orders, spec_by_key, arrive_by))
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))
     phases.mark("orders")
     by_id = {c.id: c for c in candidates}
-    spec_by_key = {s.key: s for s in specs}
     branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
@@ -198,7 +211,7 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
 
     summary = summary_of(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)
     summary["borrowing"] = policy.borrowing
-    await _append_activation_events(session, activation, summary, solution, post_ids, units)
+    await _append_activation_events(session, activation, summary, solution, post_ids, orders, units)
     await audit.record(session, actor=activation.started_by, action="activation.start",
                        target=f"activation:{activation.id}",
                        detail={"scope": scope.code, "hazard": plan.hazard, "level": level, "drill": request.drill,
@@ -209,6 +222,33 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     activation.summary = summary
     await session.flush()
     return activation, True
+
+
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while an activation builds its rows.
+
+    A city's activation makes hundreds of thousands of objects (candidates, rows, events), every one
+    freed by reference counting, and each full collection they trigger walks every live object of the
+    process: with the collector on, a fifth of the activation went to it. Pauses may nest and overlap
+    (two requests on one event loop): the collector comes back when the last one ends, if it was on
+    when the first began.
+    """
+    global _gc_pauses, _gc_was_enabled
+    if _gc_pauses == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_pauses += 1
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 class Phases:
@@ -301,7 +341,7 @@ def summary_of(scope: OrgUnit, plan: Plan, level: str, drill: bool, units, specs
     }
 
 
-async def _append_activation_events(session, activation, summary, solution, post_ids, units) -> None:
+async def _append_activation_events(session, activation, summary, solution, post_ids, orders, units) -> None:
     stream = f"activation:{activation.id}"
     events = [NewEvent(stream, "activation.started", {
         "activation": activation.id, "scope": summary["scope"]["code"], "hazard": summary["hazard"],
@@ -309,7 +349,6 @@ async def _append_activation_events(session, activation, summary, solution, post
     if not summary["drill"]:
         events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
                    for code in units.community_ids]
-    orders = await writes.order_ids(session, activation.id, "notified")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})
                for a in solution.assignments]

@@ -25,16 +25,17 @@ from mobilize.costs import Person as Candidate
 from mobilize.costs import Post as Demand
 from mobilize.db import utcnow
 from mobilize.orders import deadlines
-from mobilize.phonelinks import hash_token, new_token
+from mobilize.phonelinks import hash_token, new_tokens
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
            "encode_inputs", "encode_solve", "save_solve", "load_solve", "branch_members", "members_of", "demands_of",
-           "filled_of", "insert_links"]
+           "filled_of", "insert_links", "notice_rows", "LINK_DAYS"]
 
 _CHUNK = 900
+LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 
 
 def _chunks(items: list, size: int = _CHUNK):
@@ -162,8 +163,8 @@ _ORDER_COLUMNS = ("activation_id", "person_id", "post_id", "status", "leader_par
 
 
 async def insert_orders(session: AsyncSession, activation_id: int, assignments, post_ids: dict[str, int], *,
-                        ack_minutes: int, arrive_minutes: int, at: datetime | None = None) -> int:
-    """Insert one notified order per assignment, with its answer deadlines; return how many."""
+                        ack_minutes: int, arrive_minutes: int, at: datetime | None = None) -> datetime:
+    """Insert one notified order per assignment, with its answer deadlines; return their arrive deadline."""
     db = await Rows.of(session)
     created = at or utcnow()
     ack_deadline, arrive_deadline = deadlines(created, ack_minutes, arrive_minutes)
@@ -172,7 +173,7 @@ async def insert_orders(session: AsyncSession, activation_id: int, assignments, 
              int(a.travel_minutes), int(a.cost), _explanation(a), now, now, ack_at, arrive_at, arrive_minutes, 0,
              ack_at) for a in assignments]
     await db.insert(Order.__table__, _ORDER_COLUMNS, rows)
-    return len(rows)
+    return arrive_deadline
 
 
 async def order_ids(session: AsyncSession, activation_id: int, status: str) -> dict[int, int]:
@@ -202,16 +203,21 @@ async def insert_links(session: AsyncSession, activation_id: int, person_ids: Se
                        now: datetime) -> dict[int, str]:
     """Return a fresh token per person without a link for this activation yet (only hashes are stored).
 
-    :func:`mobilize.activations.dispatch.issue_links` for the tens of thousands of an activation:
-    one read of the activation's links and one executemany instead of ORM bind processing per row.
+    One read of the links these people already hold (of the whole activation when they are many: a
+    city's tens of thousands of IN lists cost more than reading every row) and one executemany.
     """
-    from mobilize.activations.dispatch import LINK_DAYS  # noqa: PLC0415 - dispatch imports this module
-
     db = await Rows.of(session)
     links = db.table(PhoneLinkRow.__table__)
-    have = {pid for (pid,) in await db.fetch(f"SELECT person_id FROM {links} WHERE activation_id = ?",
-                                             (activation_id,))}
-    tokens = {pid: new_token() for pid in person_ids if pid not in have}
+    ids = list(person_ids)
+    if len(ids) > _CHUNK:
+        have = {pid for (pid,) in await db.fetch(f"SELECT person_id FROM {links} WHERE activation_id = ?",
+                                                 (activation_id,))}
+    else:
+        have = {pid for (pid,) in await db.fetch(
+            f"SELECT person_id FROM {links} WHERE activation_id = ? AND person_id IN ({', '.join('?' * len(ids))})",
+            (activation_id, *ids))} if ids else set()
+    fresh = list(dict.fromkeys(pid for pid in ids if pid not in have))
+    tokens = dict(zip(fresh, new_tokens(len(fresh)), strict=True))
     created, expires = db.when(now), db.when(now + timedelta(days=LINK_DAYS))
     await db.insert(PhoneLinkRow.__table__, ("token_hash", "person_id", "activation_id", "created_at", "expires_at"),
                     [(hash_token(t), pid, activation_id, created, expires) for pid, t in tokens.items()])
@@ -228,6 +234,16 @@ def members_of(holding: Iterable[tuple[int, str]], candidates: dict, specs: dict
         spec = specs[key]
         out.append(Member(person, spec.community, spec.group, True, c.leader, spec.group == "command", key,
                           spec.lat, spec.lon))
+    return out
+
+
+def notice_rows(assignments, order_ids: dict[int, int], specs: dict[str, PostSpec],
+                arrive_by: datetime) -> list[tuple]:
+    """Return the new orders as :meth:`~mobilize.activations.notices.Notices.dispatched` takes them."""
+    out = []
+    for a in assignments:
+        s = specs[a.post]
+        out.append((order_ids[a.person], a.person, arrive_by, s.zh, s.en, s.site_name))
     return out
 
 

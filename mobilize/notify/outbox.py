@@ -10,7 +10,7 @@ on SQLite and PostgreSQL alike), so a retried request or a sweeper that runs twi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,7 +22,8 @@ from mobilize.db import insert_ignoring, utcnow
 from mobilize.notify.models import OutboxMessage
 from mobilize.notify.templates import LANGS, check, render
 
-__all__ = ["CHANNELS", "Notice", "enqueue", "enqueue_many", "inbox", "status_counts"]
+__all__ = ["CHANNELS", "Notice", "check_notice", "encode_payload", "enqueue", "enqueue_many", "enqueue_encoded",
+           "inbox", "status_counts"]
 
 #: Channel names a row may carry; the worker serves those it has a channel for.
 CHANNELS = ("log", "sms", "inapp")
@@ -54,7 +55,9 @@ def _iso(value: Any) -> str:
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso).encode
 
 
-def _check(kind: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:
+def check_notice(kind: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:
+    """Raise :class:`ValueError` (a :class:`~mobilize.notify.templates.TemplateError` for a payload) unless
+    a notice of ``kind`` on ``channel`` with ``payload`` and ``dedupe_key`` can be enqueued."""
     check(kind, payload)
     if channel not in CHANNELS:
         raise ValueError(f"unknown notification channel {channel!r}; known: {', '.join(CHANNELS)}")
@@ -84,7 +87,7 @@ async def enqueue(session: AsyncSession, *, kind: str, person_id: int, payload: 
     template variables of ``kind`` (checked now, so a bad call fails in the caller's transaction,
     not later in the worker), plus optionally ``link``, ``drill`` and ``lang``; never a phone number.
     """
-    _check(kind, channel, payload, dedupe_key)
+    check_notice(kind, channel, payload, dedupe_key)
     notice = Notice(kind=kind, person_id=person_id, dedupe_key=dedupe_key, channel=channel, payload=payload,
                     activation_id=activation_id, order_id=order_id)
     stmt = _insert(session).values(_row(notice, (now or utcnow()).astimezone(UTC))).returning(_TABLE.c.id)
@@ -94,21 +97,40 @@ async def enqueue(session: AsyncSession, *, kind: str, person_id: int, payload: 
 async def enqueue_many(session: AsyncSession, notices: Iterable[Notice], *, now: datetime | None = None) -> int:
     """Return how many of ``notices`` were handed to the database (duplicates among them are stored once).
 
-    One statement in ``session``'s transaction, at the driver's level: SQLAlchemy's per-row bind
-    processing would cost more than the database for an activation's tens of thousands of orders.
-    SQLite takes one ``executemany``; PostgreSQL one ``INSERT … SELECT FROM unnest(arrays)`` (a
-    round trip per row, even pipelined, is three times slower). Every notice is checked first.
+    Every notice is checked first, then written by :func:`enqueue_encoded`.
     """
+    rows = []
+    for n in notices:
+        check_notice(n.kind, n.channel, n.payload, n.dedupe_key)
+        rows.append((n.kind, n.channel, n.person_id, n.activation_id, n.order_id, n.dedupe_key, _dumps(n.payload)))
+    return await enqueue_encoded(session, rows, now=now)
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """Return the JSON text the outbox stores for ``payload`` (dates and times as ISO 8601 text).
+
+    >>> encode_payload({"post": "巡查", "drill": False})
+    '{"post":"巡查","drill":false}'
+    """
+    return _dumps(payload)
+
+
+async def enqueue_encoded(session: AsyncSession, rows: Sequence[tuple], *, now: datetime | None = None) -> int:
+    """Return how many rows were handed to the database after enqueueing already checked notices.
+
+    ``rows`` are ``(kind, channel, person_id, activation_id, order_id, dedupe_key, payload_json)``
+    whose payloads the caller checked (:func:`check_notice`) and encoded (:func:`encode_payload`):
+    an activation's tens of thousands share a few payload shapes, checked once each. One statement in
+    ``session``'s transaction, at the driver's level: SQLAlchemy's per-row bind processing would cost
+    more than the database. SQLite takes one ``executemany``; PostgreSQL one ``INSERT … SELECT FROM
+    unnest(arrays)`` (a round trip per row, even pipelined, is three times slower).
+    """
+    if not rows:
+        return 0
     now = (now or utcnow()).astimezone(UTC)
     connection = await session.connection()
     table = connection.dialect.identifier_preparer.format_table(_TABLE)
     columns = ", ".join(_COLUMNS)
-    rows = []
-    for n in notices:
-        _check(n.kind, n.channel, n.payload, n.dedupe_key)
-        rows.append((n.kind, n.channel, n.person_id, n.activation_id, n.order_id, n.dedupe_key, _dumps(n.payload)))
-    if not rows:
-        return 0
     tail = "ON CONFLICT (dedupe_key) DO NOTHING"
     if connection.dialect.name == "sqlite":
         at = now.replace(tzinfo=None).isoformat(" ", "microseconds")  # the text SQLAlchemy reads back

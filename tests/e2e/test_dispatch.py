@@ -8,11 +8,12 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import func, select, update
 
-from mobilize.activations.models import Order
+from mobilize.activations.models import Order, PhoneLinkRow, Post
 from mobilize.activations.sweeper import sweep
-from mobilize.db import create_engine, create_sessionmaker, session_scope, utcnow
+from mobilize.db import aware, create_engine, create_sessionmaker, session_scope, utcnow
 from mobilize.models import AuditEntry
 from mobilize.notify.models import OutboxMessage
+from mobilize.phonelinks import hash_token
 from rosters.models import Person, Team
 from tests.support import login
 
@@ -75,6 +76,39 @@ async def test_every_dispatched_person_gets_a_link_and_get_only_shows(client, de
     assert page["person"]["id"] == person and page["order"]["status"] == "notified"
     assert set(page["order"]["actions"]) == {"acknowledge", "decline", "en_route", "arrive"}
     assert (await client.get(f"/m/{token}")).status_code == 200  # the phone page itself
+
+
+async def notices_disagreeing_with_their_orders(settings, activation_id) -> tuple[int, list]:
+    """Return how many dispatch notices the activation has, and those whose payload is not their own order's
+    post, place, report-by time and personal link."""
+    async def q(s):
+        rows = (await s.execute(
+            select(OutboxMessage.person_id, OutboxMessage.order_id, OutboxMessage.payload, Order.person_id,
+                   Order.arrive_deadline_at, Post.name_zh, Post.name_en, Post.site_name, PhoneLinkRow.token_hash)
+            .join(Order, Order.id == OutboxMessage.order_id).join(Post, Post.id == Order.post_id)
+            .join(PhoneLinkRow, (PhoneLinkRow.person_id == Order.person_id)
+                  & (PhoneLinkRow.activation_id == Order.activation_id))
+            .where(OutboxMessage.activation_id == activation_id, OutboxMessage.kind == "order_notified"))).all()
+        wrong = []
+        for pid, oid, payload, holder, arrive_by, zh, en, site, token_hash in rows:
+            token = urlparse(payload["link"]).path.rsplit("/", 1)[-1]
+            expected = {"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by).isoformat(),
+                        "drill": False}
+            if pid != holder or hash_token(token) != token_hash or {k: payload.get(k) for k in expected} != expected:
+                wrong.append((oid, payload))
+        return len(rows), wrong
+    return await db(settings, q)
+
+
+async def test_each_notice_names_its_own_post_time_and_link_also_after_a_raise(client, demo, settings):
+    admin, act = await start(client, demo, scope_key="street")
+    count, wrong = await notices_disagreeing_with_their_orders(settings, act["id"])
+    assert count == act["summary"]["filled"] > 0 and wrong == []
+    r = await client.post(f"/api/v1/activations/{act['id']}/level", headers=admin, json={"level": "I"})
+    assert r.status_code == 200, r.text
+    new_orders = r.json()["summary"]["new_orders"]
+    count_after, wrong = await notices_disagreeing_with_their_orders(settings, act["id"])
+    assert new_orders > 0 and count_after == count + new_orders and wrong == []
 
 
 async def test_the_same_ack_ten_times_changes_once(client, demo, settings):
