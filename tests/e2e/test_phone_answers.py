@@ -135,3 +135,50 @@ async def test_a_decline_answers_small_and_brings_one_backup(client, demo, setti
     assert again.json() == r.json()
     after = await links(settings, act["id"])
     assert len(set(after) - set(tokens)) == 1  # one backup, with a link of their own
+
+
+async def test_only_plain_presses_take_the_fast_route_the_rest_keep_the_documented_one(client, demo, settings, app,
+                                                                                       monkeypatch):
+    from mobilize.activations import phone_routes
+
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())
+    taken = []
+
+    def spy(scope, body):
+        press = plain(scope, body)
+        taken.append(press is not None)
+        return press
+    plain = phone_routes._plain_press
+    monkeypatch.setattr(phone_routes, "_plain_press", spy)
+    url = f"/api/v1/m/{tokens[0]}/actions"
+    r = await ack(client, tokens[0], "fast-ack-0001")
+    assert r.status_code == 200 and r.json()["order"]["status"] == "acknowledged" and taken == [True]
+    assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
+    again = await ack(client, tokens[0], "fast-ack-0001")
+    assert again.json() == r.json() and taken == [True, True]
+    # Whitespace is the model's to strip: passed on, and answered as before.
+    r = await client.post(url, json={"action": " en_route "}, headers={"Idempotency-Key": "fast-ack-0002"})
+    assert r.status_code == 200 and r.json()["order"]["status"] == "en_route" and taken[-1] is False
+    refused = {  # body, headers -> the field the zh/en error names
+        "note": ({"action": "arrive", "note": "x" * 201}, {"Idempotency-Key": "fast-ack-0003"}),
+        "colour": ({"action": "arrive", "colour": "red"}, {"Idempotency-Key": "fast-ack-0004"}),
+        "action": ({"action": "fly"}, {"Idempotency-Key": "fast-ack-0005"}),
+        "Idempotency-Key": ({"action": "arrive"}, {}),
+    }
+    for field, (body, headers) in refused.items():
+        r = await client.post(url, json=body, headers=headers)
+        error = r.json()["error"]
+        assert r.status_code == 422 and taken[-1] is False, (field, r.text)
+        assert error["message"] and error["message_en"] and field in str(error["problems"]), (field, r.text)
+    short = await client.post(url, json={"action": "arrive"}, headers={"Idempotency-Key": "short"})
+    assert short.status_code == 422 and "Idempotency-Key" in short.text and taken[-1] is False
+    not_json = await client.post(url, content=b"action=arrive", headers={"Idempotency-Key": "fast-ack-0006",
+                                                                         "Content-Type": "text/plain"})
+    assert not_json.status_code == 422 and taken[-1] is False
+    assert (await client.get(url)).status_code == 405
+    page = (await client.get(f"/api/v1/m/{tokens[0]}")).json()
+    assert page["order"]["status"] == "en_route", "none of the refused presses changed the order"
+    post = (await client.get("/openapi.json")).json()["paths"]["/api/v1/m/{token}/actions"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PhoneAction")
+    assert any(p["name"].lower() == "idempotency-key" for p in post["parameters"])
