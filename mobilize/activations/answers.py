@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mobilize import audit, idempotency
-from mobilize.activations.dispatch import _STATE_FIELDS, order_state, transition_records, transition_values
+from mobilize.activations.dispatch import order_state, transition_records, transition_values
 from mobilize.activations.models import IdempotencyRecord, Order, PhoneLinkRow, Post
 from mobilize.activations.phone import GROUPED_ACTIONS, answer
 from mobilize.db import aware, begin_write, utcnow
@@ -320,13 +320,10 @@ _OrderRow = namedtuple("_OrderRow", _ORDER_FIELDS)  # noqa: PYI024 - the shape S
 _LinkRow = namedtuple("_LinkRow", ("id", "token_hash", "person_id", "activation_id", "expires_at", "revoked_at"))  # noqa: PYI024
 _DATETIMES = frozenset(("created_at", "ack_deadline_at", "arrive_deadline_at", "acknowledged_at", "en_route_at",
                         "arrived_at", "escalated_at", "closed_at", "expires_at", "revoked_at"))
-_UPDATED = (*_STATE_FIELDS, "updated_at", "next_check_at")  # transition_values' columns, in one order
 _ORDERS_SQL = (
     f"SELECT o.id, o.activation_id, o.person_id, o.post_id, u.code, {', '.join('o.' + c for c in _STATE_COLUMNS)} "
     f"FROM {Order.__tablename__} o JOIN {Post.__tablename__} p ON p.id = o.post_id "
     f"JOIN {OrgUnit.__tablename__} u ON u.id = p.community_id WHERE o.person_id IN ({{}}) ORDER BY o.id")
-_UPDATE_SQL = (f"UPDATE {Order.__tablename__} SET {', '.join(c + ' = ?' for c in _UPDATED)} "
-               "WHERE id = ? AND status = ?")
 _AUDIT_SQL = f"INSERT INTO {AuditEntry.__tablename__} (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
 _REMEMBER_SQL = (f"INSERT INTO {IdempotencyRecord.__tablename__} "
                  "(scope, key, request_hash, status_code, response, created_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -389,8 +386,10 @@ def _write_sqlite(connection: sqlite3.Connection, batch: list[_Press]) -> tuple[
         writes = _decide(batch, opened, current, stored, results)
         now = sqlite_timestamp(utcnow())
         if writes.updates:
-            cursor = connection.executemany(_UPDATE_SQL, [(*(_column(values[c]) for c in _UPDATED), oid, was)
-                                                          for oid, was, values in writes.updates])
+            columns = list(writes.updates[0][2])  # transition_values' columns, the same for every order
+            cursor = connection.executemany(
+                f"UPDATE {Order.__tablename__} SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ? AND status = ?",
+                [(*(_column(values[c]) for c in columns), oid, was) for oid, was, values in writes.updates])
             if cursor.rowcount != len(writes.updates):
                 raise _Lost(f"{len(writes.updates) - cursor.rowcount} of {len(writes.updates)} orders changed "
                             "under the lock")
