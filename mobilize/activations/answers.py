@@ -8,6 +8,14 @@ SQLite's ``BEGIN IMMEDIATE`` holds the write lock from the first read), the stat
 memory, then one statement each for the compare-and-set updates, the events, the audit rows and the
 idempotency records — and answers each request only after the commit, with its own result.
 
+On SQLite (aiosqlite) the whole transaction, ``BEGIN IMMEDIATE`` to ``COMMIT``, runs as ONE call on the
+driver's own thread with the raw ``sqlite3`` connection (:func:`_write_sqlite`: plain tuples, the
+events appended synchronously and published after the commit): a statement each through SQLAlchemy
+cost a thread round trip and per-row bind processing, more than SQLite itself. Elsewhere (PostgreSQL)
+:func:`_apply_batch` writes with SQLAlchemy Core. Both read the same rows and take the same decisions
+(:func:`_open_links`, :func:`_decide`); the events are appended last, so PostgreSQL holds the
+activation stream's row lock for the shortest time.
+
 Each press still gets exactly what it would get alone: a repeated key (also twice in one batch)
 replays the first answer and changes nothing; an impossible action is that request's 409, not the
 batch's; and if the batch's transaction fails as a whole, each press is retried in a transaction of
@@ -186,7 +194,9 @@ class AnswerWriter:
         bind = self.sessionmaker.kw.get("bind")
         if bind is not None and bind.dialect.driver == "aiosqlite":
             async with self.gate, bind.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite's, with its thread
+                # aiosqlite's connection queues calls to its own thread (as SQLAlchemy's adapter does with
+                # it): the batch is one such call, on the sqlite3 connection that thread owns.
+                driver = (await conn.get_raw_connection()).driver_connection
                 results, events = await driver._execute(_write_sqlite, driver._conn, batch)
             publish_committed(self.sessionmaker, events)
             log.debug("%d answers written in %.1f ms; %d queued", len(batch),

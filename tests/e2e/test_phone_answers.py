@@ -182,3 +182,32 @@ async def test_only_plain_presses_take_the_fast_route_the_rest_keep_the_document
     post = (await client.get("/openapi.json")).json()["paths"]["/api/v1/m/{token}/actions"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PhoneAction")
     assert any(p["name"].lower() == "idempotency-key" for p in post["parameters"])
+
+
+async def test_a_batch_that_fails_at_its_last_write_leaves_nothing_behind(client, demo, settings, app, monkeypatch):
+    from mobilize.activations import answers
+    from mobilize.activations.models import IdempotencyRecord
+
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())[:4]
+    before = await audit_count(settings, "order.acknowledge")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk is full")
+    # The events are appended last, after the orders, audit rows and keys were written in the transaction.
+    monkeypatch.setattr(answers, "append_many", broken)
+    monkeypatch.setattr(answers, "append_many_sqlite", broken)
+    writer = app.state.answers
+    failed = await asyncio.gather(*(writer.submit(t, "acknowledge", key=f"broken-ack-{i:02}", reason=None, note=None,
+                                                  now=utcnow()) for i, t in enumerate(tokens)), return_exceptions=True)
+    assert all(isinstance(f, RuntimeError) for f in failed)
+    statuses = await db(settings, lambda s: s.execute(select(Order.status).where(Order.activation_id == act["id"])))
+    assert "acknowledged" not in set(statuses.scalars())
+    assert await audit_count(settings, "order.acknowledge") == before
+    keys = await db(settings, lambda s: s.scalar(select(func.count()).select_from(IdempotencyRecord).where(
+        IdempotencyRecord.key.like("broken-ack-%"))))
+    assert keys == 0
+    monkeypatch.undo()
+    answers_now = await asyncio.gather(*(ack(client, t, f"broken-ack-{i:02}") for i, t in enumerate(tokens)))
+    assert [r.json()["order"]["status"] for r in answers_now] == ["acknowledged"] * len(tokens)
+    assert await audit_count(settings, "order.acknowledge") == before + len(tokens)
