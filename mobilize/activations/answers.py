@@ -59,6 +59,9 @@ log = logging.getLogger("mobilize.answers")
 MAX_BATCH = 256
 #: Seconds a batch waits at most for the rest of a burst of presses (see :meth:`AnswerWriter._gather`).
 LINGER = 0.004
+#: SQLite: batches between two WAL checkpoints run beside the writer (a busy batch adds a few hundred pages;
+#: SQLite's own default checkpoints at 1,000).
+CHECKPOINT_EVERY = 3
 _STATE_COLUMNS = ("status", "created_at", "ack_deadline_at", "arrive_deadline_at", "arrive_minutes",
                   "acknowledged_at", "en_route_at", "arrived_at", "escalated_at", "closed_at", "escalation",
                   "escalation_step", "closed_reason", "note")
@@ -99,6 +102,8 @@ class AnswerWriter:
         self._stopping = False
         self.batches = 0  # how many transactions were written, and how many presses in them
         self.presses = 0
+        self._checkpoint: asyncio.Task | None = None  # SQLite: the WAL checkpoint under way, off the commits
+        self._since_checkpoint = 0
 
     async def start(self) -> None:
         if self._task is None:
@@ -113,6 +118,8 @@ class AnswerWriter:
         self._wake.set()
         await self._task
         self._task = None
+        if self._checkpoint is not None:
+            await self._checkpoint
 
     async def submit(self, token: str, action: str, *, key: str, reason: str | None, note: str | None,
                      now: datetime) -> tuple[int, dict]:
@@ -199,6 +206,10 @@ class AnswerWriter:
                 driver = (await conn.get_raw_connection()).driver_connection
                 results, events = await driver._execute(_write_sqlite, driver._conn, batch)
             publish_committed(self.sessionmaker, events)
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= CHECKPOINT_EVERY and (self._checkpoint is None or self._checkpoint.done()):
+                self._since_checkpoint = 0
+                self._checkpoint = asyncio.create_task(self._checkpoint_wal(bind), name="phone-answer-checkpoint")
             log.debug("%d answers written in %.1f ms; %d queued", len(batch),
                       (time.perf_counter() - start) * 1000, len(self._queue))
             return results
@@ -213,6 +224,19 @@ class AnswerWriter:
                 await session.rollback()
                 raise
         return results
+
+    async def _checkpoint_wal(self, bind) -> None:
+        """Copy the WAL back into the database file (PASSIVE: waits for nobody, blocks no writer).
+
+        The batches commit with SQLite's automatic checkpoint turned off (:func:`_write_sqlite`): run
+        inside a commit, its copy and fsync made that batch's presses wait tens of milliseconds.
+        """
+        try:
+            async with bind.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                await driver._execute(_checkpoint, driver._conn)
+        except Exception:  # the next one tries again; meanwhile other writers' commits checkpoint as usual
+            log.exception("checkpointing the WAL failed")
 
 
 def _open_links(batch: list[_Press], links: dict[str, Any], results: list[Any]) -> dict[int, Any]:
@@ -363,6 +387,9 @@ def _write_sqlite(connection: sqlite3.Connection, batch: list[_Press]) -> tuple[
     :func:`_apply_batch`, as plain tuples (no per-row bind processing, no round trip per statement).
     ``BEGIN IMMEDIATE`` takes the write lock before the first read, so the rows read stay current.
     """
+    # No checkpoint inside this commit (the writer runs them beside it); SQLite's default again afterwards,
+    # for whoever uses this pooled connection next.
+    connection.execute("PRAGMA wal_autocheckpoint = 0")
     connection.execute("BEGIN IMMEDIATE")
     try:
         hashes = list({hash_token(p.token) for p in batch})
@@ -413,4 +440,13 @@ def _write_sqlite(connection: sqlite3.Connection, batch: list[_Press]) -> tuple[
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+    finally:
+        connection.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
     return results, events
+
+
+_AUTOCHECKPOINT = 1000  # SQLite's default (pages)
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

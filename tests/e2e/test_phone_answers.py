@@ -211,3 +211,29 @@ async def test_a_batch_that_fails_at_its_last_write_leaves_nothing_behind(client
     answers_now = await asyncio.gather(*(ack(client, t, f"broken-ack-{i:02}") for i, t in enumerate(tokens)))
     assert [r.json()["order"]["status"] for r in answers_now] == ["acknowledged"] * len(tokens)
     assert await audit_count(settings, "order.acknowledge") == before + len(tokens)
+
+
+async def test_sqlite_batches_checkpoint_beside_the_writer_and_leave_the_pool_as_found(client, demo, settings, app,
+                                                                                      monkeypatch):
+    from sqlalchemy import text
+
+    from mobilize.activations import answers
+
+    if not settings.is_sqlite:
+        pytest.skip("SQLite's WAL checkpoints: PostgreSQL has none of its own to move")
+    monkeypatch.setattr(answers, "CHECKPOINT_EVERY", 1)
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())
+    writer = app.state.answers
+    for i, token in enumerate(tokens[:3]):  # one batch each
+        assert (await ack(client, token, f"checkpoint-ack-{i}")).status_code == 200
+        assert writer._checkpoint is not None
+        await writer._checkpoint
+    engine = app.state.engine
+    held = [await engine.connect() for _ in range(engine.pool.checkedin())]  # every pooled connection at once
+    try:
+        for conn in held:  # each is back at SQLite's default, whichever one a batch used
+            assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1000
+    finally:
+        for conn in held:
+            await conn.close()
