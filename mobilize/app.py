@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mobilize import __version__
 from mobilize.activations.answers import AnswerWriter
 from mobilize.activations.notices import Notices
+from mobilize.activations.phone_routes import fast_actions
 from mobilize.activations.sweeper import sweep
 from mobilize.db import checkpoint, create_engine, create_sessionmaker
 from mobilize.errors import MobilizeError
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from mobilize.router import router as api_router
 
     app.include_router(api_router, prefix="/api/v1")
+    app.router.routes.insert(0, fast_actions)  # plain phone presses first, past FastAPI's routing
     app.include_router(live_router, prefix="/api/v1")
 
     web_root = resources.files("web")

@@ -16,12 +16,17 @@ Appended events wait on the session (``session.info``) and go to the hub only af
 commits; a rollback (also of a SAVEPOINT they were appended in) drops them. Bind the hub once::
 
     bind_hub(sessionmaker, hub, stats=ticker)
+
+A writer that runs a whole SQLite transaction in the driver's own thread (one call instead of a
+round trip per statement) appends with :func:`append_many_sqlite` on the raw ``sqlite3`` connection,
+the same rows and seqs, and hands the events to :func:`publish_committed` once it has committed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -39,7 +44,8 @@ if TYPE_CHECKING:
     from realtime.hub import Hub
     from realtime.stats import StatsTicker
 
-__all__ = ["append", "append_many", "bind_hub", "head", "read_since"]
+__all__ = ["append", "append_many", "append_many_sqlite", "bind_hub", "head", "publish_committed", "read_since",
+           "sqlite_timestamp"]
 
 logger = logging.getLogger("realtime.log")
 
@@ -118,20 +124,75 @@ async def _insert(session: AsyncSession, stored: list[Event]) -> None:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     if dialect.name == "sqlite":
         sql = f"INSERT INTO {table} (stream, seq, type, at, body) VALUES (?, ?, ?, ?, ?)"
-        texts: dict[datetime, str] = {}
-
-        def when(at: datetime) -> str:  # the text form SQLAlchemy's SQLite DateTime reads back
-            text = texts.get(at)
-            if text is None:
-                utc = at.astimezone(UTC) if at.tzinfo is not None else at
-                text = texts[at] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-            return text
-
-        rows = [(e.stream, e.seq, e.type, when(e.at), dumps(e.body)) for e in stored]
+        rows = _sqlite_rows(stored)
     else:
         sql = f"INSERT INTO {table} (stream, seq, type, at, body) VALUES ($1, $2, $3, $4, $5)"
         rows = [(e.stream, e.seq, e.type, e.at, dumps(e.body)) for e in stored]
     await connection.exec_driver_sql(sql, rows)
+
+
+def _sqlite_rows(stored: list[Event]) -> list[tuple]:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    texts: dict[datetime, str] = {}
+
+    def when(at: datetime) -> str:  # the text form SQLAlchemy's SQLite DateTime reads back
+        text = texts.get(at)
+        if text is None:
+            text = texts[at] = sqlite_timestamp(at)
+        return text
+
+    return [(e.stream, e.seq, e.type, when(e.at), dumps(e.body)) for e in stored]
+
+
+def sqlite_timestamp(at: datetime) -> str:
+    """Return ``at`` in the text form SQLAlchemy's ``DateTime`` stores on SQLite (UTC, naive, microseconds).
+
+    >>> sqlite_timestamp(datetime(2024, 7, 1, 8, 30, tzinfo=UTC))
+    '2024-07-01 08:30:00.000000'
+    """
+    utc = at.astimezone(UTC) if at.tzinfo is not None else at
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def append_many_sqlite(connection: sqlite3.Connection, events: Sequence[NewEvent]) -> list[Event]:
+    """Return the stored events after appending them in ``connection``'s open transaction (synchronous).
+
+    The same seqs and rows as :func:`append_many`, for a caller already in the thread of a raw
+    ``sqlite3`` connection (its transaction holds SQLite's write lock, so the block is its own).
+    Nothing is queued for the hub: pass the result to :func:`publish_committed` after the commit.
+    """
+    if not events:
+        return []
+    counts: dict[str, int] = defaultdict(int)
+    for new in events:
+        counts[new.stream] += 1
+    streams = sorted(counts)
+    last: dict[str, int] = {}
+    for i in range(0, len(streams), 400):  # 2 variables a stream, far below SQLite's limit
+        chunk = streams[i:i + 400]
+        sql = (f"INSERT INTO {event_streams.name} (stream, last_seq) VALUES "
+               + ", ".join(["(?, ?)"] * len(chunk))
+               + " ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + excluded.last_seq"
+               " RETURNING stream, last_seq")
+        last.update(connection.execute(sql, [v for s in chunk for v in (s, counts[s])]).fetchall())
+    next_seq = {stream: last[stream] - n + 1 for stream, n in counts.items()}
+    now = datetime.now(UTC)
+    stored: list[Event] = []
+    for new in events:
+        seq = next_seq[new.stream]
+        next_seq[new.stream] = seq + 1
+        stored.append(Event(new.stream, seq, new.type, new.at or now, new.body))
+    connection.executemany(f"INSERT INTO {event_log.name} (stream, seq, type, at, body) VALUES (?, ?, ?, ?, ?)",
+                           _sqlite_rows(stored))
+    return stored
+
+
+def publish_committed(target: async_sessionmaker[AsyncSession], events: list[Event]) -> None:
+    """Hand committed ``events`` to the hub bound to ``target`` by :func:`bind_hub` (nothing if none)."""
+    info = target.kw.get("info") or {}
+    hub: Hub | None = info.get(HUB_KEY)
+    if events and hub is not None:
+        hub.spawn(_publish(hub, events, info.get(STATS_KEY)))
 
 
 async def read_since(session: AsyncSession, stream: str, since: int, limit: int = 1000) -> list[Event]:

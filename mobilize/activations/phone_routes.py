@@ -3,22 +3,32 @@
 The hottest routes of an activation (every dispatched phone presses here), so they are matched
 first (see :mod:`mobilize.router`) and the buttons take no per-request dependency: acknowledge,
 en route and arrived go to the group-commit writer (:mod:`mobilize.activations.answers`).
+
+The plainest press of all — ``{"action": "acknowledge"}`` (or en route, arrived) as JSON with one
+``Idempotency-Key`` — is answered by :data:`fast_actions`, a plain Starlette route matched before
+FastAPI's routing: the same writer and the same answer, without FastAPI's per-request body and header
+machinery (about a third of an ack's CPU). Every other request, and every request the fast route is
+not sure about, goes on to :func:`phone_act` unchanged: it stays the documented route (OpenAPI), with
+its validation and its zh/en errors.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
 
 from mobilize import idempotency
 from mobilize.activations import phone
 from mobilize.db import begin_write, session_scope, utcnow
 from mobilize.deps import CommitRoute, SessionDep, SettingsDep
 
-__all__ = ["router"]
+__all__ = ["router", "fast_actions"]
 
 router = APIRouter(tags=["phone"], route_class=CommitRoute)
 
@@ -75,3 +85,86 @@ async def phone_team(token: str, data: TeamAction, request: Request, session: Se
                                         plans=request.app.state.plans, notices=request.app.state.notices)
     response.status_code = status
     return body
+
+
+# --- the fast route for plain presses --------------------------------------------------------------
+
+#: Set in a request's scope once the fast route passed it on, so that routing it again skips the fast route.
+_PASSED_ON = "mobilize.phone_full_route"
+_FAST_FIELDS = frozenset(("action", "reason", "note"))
+
+
+def _plain_press(scope: Scope, body: bytes) -> tuple[str, str] | None:
+    """Return (action, idempotency key) if the request is a press the fast route answers as
+    :func:`phone_act` would; None for anything else (which then goes to :func:`phone_act` itself).
+
+    Only the unambiguous case: one JSON content type, one key of 8–128 characters, a JSON object
+    with a grouped action spelled exactly and no reason or note (validation of those, whitespace
+    stripping included, stays with the model).
+    """
+    content_type = key = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if content_type is not None:
+                return None
+            content_type = value
+        elif name == b"idempotency-key":
+            if key is not None:
+                return None
+            key = value
+    if content_type is None or key is None or not 8 <= len(key) <= 128:
+        return None
+    if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if type(data) is not dict or not data.keys() <= _FAST_FIELDS:
+        return None
+    action = data.get("action")
+    if action not in phone.GROUPED_ACTIONS or data.get("reason") is not None or data.get("note") is not None:
+        return None
+    return action, key.decode("latin-1")
+
+
+class _FastAct:
+    """The fast route's ASGI app (a class: Starlette would wrap a function as a request endpoint)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await Request(scope, receive).body()
+        press = _plain_press(scope, body)
+        if press is None:  # not a plain press: the documented route decides, as if this one were not here
+            scope[_PASSED_ON] = True
+            await scope["app"].router(scope, _replay(body, receive), send)
+            return
+        action, key = press
+        status, data = await scope["app"].state.answers.submit(scope["path_params"]["token"], action, key=key,
+                                                               reason=None, note=None, now=utcnow())
+        await JSONResponse(data, status_code=status, headers=_NO_LEAK)(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a ``receive`` that hands ``body`` once more, then listens to the client as before."""
+    given = False
+
+    async def again() -> dict:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
+class _FastRoute(Route):
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get(_PASSED_ON):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+#: Put first among the app's routes (see :func:`mobilize.app.create_app`); not in the OpenAPI schema,
+#: where :func:`phone_act` documents the same path.
+fast_actions = _FastRoute("/api/v1/m/{token}/actions", _FastAct(), methods=["POST"], include_in_schema=False)

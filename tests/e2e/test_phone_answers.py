@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from mobilize.activations.dispatch import find_backup, plan_backup
 from mobilize.activations.models import Activation, Order
-from mobilize.db import begin_write, session_scope, utcnow
+from mobilize.db import WAL_AUTOCHECKPOINT_PAGES, begin_write, session_scope, utcnow
 from mobilize.models import AuditEntry
 from realtime.models import event_log
 from rosters.models import Person
@@ -135,3 +135,105 @@ async def test_a_decline_answers_small_and_brings_one_backup(client, demo, setti
     assert again.json() == r.json()
     after = await links(settings, act["id"])
     assert len(set(after) - set(tokens)) == 1  # one backup, with a link of their own
+
+
+async def test_only_plain_presses_take_the_fast_route_the_rest_keep_the_documented_one(client, demo, settings, app,
+                                                                                       monkeypatch):
+    from mobilize.activations import phone_routes
+
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())
+    taken = []
+
+    def spy(scope, body):
+        press = plain(scope, body)
+        taken.append(press is not None)
+        return press
+    plain = phone_routes._plain_press
+    monkeypatch.setattr(phone_routes, "_plain_press", spy)
+    url = f"/api/v1/m/{tokens[0]}/actions"
+    r = await ack(client, tokens[0], "fast-ack-0001")
+    assert r.status_code == 200 and r.json()["order"]["status"] == "acknowledged" and taken == [True]
+    assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
+    again = await ack(client, tokens[0], "fast-ack-0001")
+    assert again.json() == r.json() and taken == [True, True]
+    # Whitespace is the model's to strip: passed on, and answered as before.
+    r = await client.post(url, json={"action": " en_route "}, headers={"Idempotency-Key": "fast-ack-0002"})
+    assert r.status_code == 200 and r.json()["order"]["status"] == "en_route" and taken[-1] is False
+    refused = {  # body, headers -> the field the zh/en error names
+        "note": ({"action": "arrive", "note": "x" * 201}, {"Idempotency-Key": "fast-ack-0003"}),
+        "colour": ({"action": "arrive", "colour": "red"}, {"Idempotency-Key": "fast-ack-0004"}),
+        "action": ({"action": "fly"}, {"Idempotency-Key": "fast-ack-0005"}),
+        "Idempotency-Key": ({"action": "arrive"}, {}),
+    }
+    for field, (body, headers) in refused.items():
+        r = await client.post(url, json=body, headers=headers)
+        error = r.json()["error"]
+        assert r.status_code == 422 and taken[-1] is False, (field, r.text)
+        assert error["message"] and error["message_en"] and field in str(error["problems"]), (field, r.text)
+    short = await client.post(url, json={"action": "arrive"}, headers={"Idempotency-Key": "short"})
+    assert short.status_code == 422 and "Idempotency-Key" in short.text and taken[-1] is False
+    not_json = await client.post(url, content=b"action=arrive", headers={"Idempotency-Key": "fast-ack-0006",
+                                                                         "Content-Type": "text/plain"})
+    assert not_json.status_code == 422 and taken[-1] is False
+    assert (await client.get(url)).status_code == 405
+    page = (await client.get(f"/api/v1/m/{tokens[0]}")).json()
+    assert page["order"]["status"] == "en_route", "none of the refused presses changed the order"
+    post = (await client.get("/openapi.json")).json()["paths"]["/api/v1/m/{token}/actions"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PhoneAction")
+    assert any(p["name"].lower() == "idempotency-key" for p in post["parameters"])
+
+
+async def test_a_batch_that_fails_at_its_last_write_leaves_nothing_behind(client, demo, settings, app, monkeypatch):
+    from mobilize.activations import answers
+    from mobilize.activations.models import IdempotencyRecord
+
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())[:4]
+    before = await audit_count(settings, "order.acknowledge")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk is full")
+    # The events are appended last, after the orders, audit rows and keys were written in the transaction.
+    monkeypatch.setattr(answers, "append_many", broken)
+    monkeypatch.setattr(answers, "append_many_sqlite", broken)
+    writer = app.state.answers
+    failed = await asyncio.gather(*(writer.submit(t, "acknowledge", key=f"broken-ack-{i:02}", reason=None, note=None,
+                                                  now=utcnow()) for i, t in enumerate(tokens)), return_exceptions=True)
+    assert all(isinstance(f, RuntimeError) for f in failed)
+    statuses = await db(settings, lambda s: s.execute(select(Order.status).where(Order.activation_id == act["id"])))
+    assert "acknowledged" not in set(statuses.scalars())
+    assert await audit_count(settings, "order.acknowledge") == before
+    keys = await db(settings, lambda s: s.scalar(select(func.count()).select_from(IdempotencyRecord).where(
+        IdempotencyRecord.key.like("broken-ack-%"))))
+    assert keys == 0
+    monkeypatch.undo()
+    answers_now = await asyncio.gather(*(ack(client, t, f"broken-ack-{i:02}") for i, t in enumerate(tokens)))
+    assert [r.json()["order"]["status"] for r in answers_now] == ["acknowledged"] * len(tokens)
+    assert await audit_count(settings, "order.acknowledge") == before + len(tokens)
+
+
+async def test_sqlite_batches_checkpoint_beside_the_writer_and_leave_the_pool_as_found(client, demo, settings, app,
+                                                                                      monkeypatch):
+    from sqlalchemy import text
+
+    from mobilize.activations import answers
+
+    if not settings.is_sqlite:
+        pytest.skip("SQLite's WAL checkpoints: PostgreSQL has none of its own to move")
+    monkeypatch.setattr(answers, "CHECKPOINT_EVERY", 1)
+    _admin, act = await start(client, demo)
+    tokens = list((await links(settings, act["id"])).values())
+    writer = app.state.answers
+    for i, token in enumerate(tokens[:3]):  # one batch each
+        assert (await ack(client, token, f"checkpoint-ack-{i}")).status_code == 200
+        assert writer._checkpoint is not None
+        await writer._checkpoint
+    engine = app.state.engine
+    held = [await engine.connect() for _ in range(engine.pool.checkedin())]  # every pooled connection at once
+    try:
+        for conn in held:  # each is back at the app's setting, whichever one a batch used
+            assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == WAL_AUTOCHECKPOINT_PAGES
+    finally:
+        for conn in held:
+            await conn.close()

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest_realtime import Database, database  # noqa: F401 - fixtures
+from conftest_realtime import Database, database, sqlite_database  # noqa: F401 - fixtures
 
 from realtime import Hub, append, append_many, bind_hub, head, read_since
 from realtime.models import NewEvent
@@ -125,3 +125,44 @@ async def test_a_rolled_back_savepoint_drops_only_its_events(database: Database)
             while (item := sub.get_nowait()) is not None:
                 got.append((item.data["seq"], item.data["body"]))
     assert got == [(1, {}), (2, {"order": 2})]
+
+
+async def test_a_raw_sqlite_append_shares_the_streams_numbering_and_publishes_only_when_told(
+        sqlite_database: Database):
+    import sqlite3
+
+    from realtime.log import append_many_sqlite, publish_committed
+
+    db = sqlite_database
+    path = db.url.split("///", 1)[1]
+    async with db.sessionmaker() as session:
+        await append_many(session, [NewEvent("activation:1", "order.notified", {"order": n}) for n in (1, 2)])
+        await session.commit()
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        append_many_sqlite(raw, [NewEvent("activation:1", "order.acknowledged", {"order": 9})])
+        raw.execute("ROLLBACK")  # gives its seq back
+        raw.execute("BEGIN IMMEDIATE")
+        stored = append_many_sqlite(raw, [NewEvent("activation:1", "order.acknowledged", {"order": 1, "名": "张"}),
+                                          NewEvent("person:5", "order.acknowledged", {"order": 1}),
+                                          NewEvent("activation:1", "order.acknowledged", {"order": 2})])
+        raw.execute("COMMIT")
+    finally:
+        raw.close()
+    assert [(e.stream, e.seq) for e in stored] == [("activation:1", 3), ("person:5", 1), ("activation:1", 4)]
+    async with Hub.from_url("memory://") as hub:
+        bind_hub(db.sessionmaker, hub)
+        async with hub.subscribe("activation:1", maxsize=100) as sub, db.sessionmaker() as session:
+            events = await read_since(session, "activation:1", 0)
+            assert [(e.seq, e.type, e.body) for e in events] == [
+                (1, "order.notified", {"order": 1}), (2, "order.notified", {"order": 2}),
+                (3, "order.acknowledged", {"order": 1, "名": "张"}), (4, "order.acknowledged", {"order": 2})]
+            assert events[2].at == stored[0].at  # the same timestamp text SQLAlchemy's DateTime reads back
+            assert (await append(session, "activation:1", "order.arrived")).seq == 5
+            await session.commit()
+            await hub.drain()
+            assert [(await sub.get()).data["seq"] for _ in range(1)] == [5]  # the raw append published nothing
+            publish_committed(db.sessionmaker, stored)
+            await hub.drain()
+            assert [(await sub.get()).data["seq"] for _ in range(2)] == [3, 4]
