@@ -86,10 +86,12 @@ class LogFollower:
         async with self.sessionmaker() as session:
             for stream, head in await self._heads(session, watched):
                 known = self.published.get(stream)
-                if known is None:
+                first = known is None
+                if first:
                     # First sight of this stream: its subscribers started from the log (snapshot or replay);
                     # re-publishing the head costs one message and lets anyone behind fill the gap.
                     known = max(head - 1, 0)
+                moved = False
                 while known < head:
                     events = await read_since(session, stream, known, limit=self.batch)
                     if not events:
@@ -97,8 +99,9 @@ class LogFollower:
                     await self.hub.publish_many([(e.stream, e.to_message()) for e in events])
                     known = events[-1].seq
                     published += len(events)
-                    if self.stats is not None:
-                        self.stats.mark(stream)
+                    moved = moved or not first or len(events) > 1
+                if moved and self.stats is not None:
+                    self.stats.mark(stream)  # counts changed elsewhere: a stats tick follows, as for local changes
                 self.note(stream, known)
         self.caught_up += published
         return published

@@ -97,7 +97,15 @@ async def _command_line_change_is_seen(client, server, codes, settings, hub_url)
         out, _ = await asyncio.wait_for(cli.communicate(), 120)
         assert cli.returncode == 0
         raised = {"summary": json.loads(out)}  # the command prints the activation's summary, flat
-        messages = await receive(ws, lambda m: m["type"] == "stats" and m["total"]["slots"] == raised["summary"]["slots"])
+        # Every new order's event and a stats message with the new demand (a tick may count the change before
+        # its events are all sent: stats are read from the database when they tick).
+        messages, notified, stats_seen = [], 0, False
+        while not (stats_seen and notified == raised["summary"]["new_orders"]):
+            message = (await receive(ws))[-1]
+            messages.append(message)
+            notified += message["type"] == "event" and message["event"] == "order.notified"
+            stats_seen = stats_seen or (message["type"] == "stats"
+                                        and message["total"]["slots"] == raised["summary"]["slots"])
         events = [m for m in messages if m["type"] == "event"]
         assert events[0]["event"] == "activation.level_changed" and events[0]["seq"] == head + 1
         seqs = [m["seq"] for m in events]
