@@ -70,9 +70,8 @@ def breakdown(scenario, runs: int) -> dict[str, float]:
 def bench(name: str, runs: int, processes: int | None, sample: int) -> None:
     scenario = replace(load_scenario(shipped()[name]), variants=())
     t = time.perf_counter()
-    world._CACHE.clear()
+    world._CACHE.clear()  # the world keeps what runs derive from it (pools, streets)
     activation._SOLVES.clear()
-    activation._POOLS.clear()
     backups._COSTS.clear()
     backups._SOLVED.clear()
     w = prepare(scenario)

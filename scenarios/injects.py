@@ -74,9 +74,11 @@ class InjectHandlers:
         goes through the backup search — so the grid's own people can take the grid's posts.
         """
         self.cut.add(grid)
+        number = self.cut_number.setdefault(grid, len(self.cut_number))
         for i, g in enumerate(self.world.grid):
             if g == grid:
                 self.confined[i] = grid
+                self.confined_at[i] = number
         moved = []
         for oid in sorted(self.open_of.values()):
             rec = self.orders[oid]
