@@ -146,6 +146,8 @@ def short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """
     if ok.size == 0:
         return cap > 0
+    if len(ok) == 1:  # one slot group (a backup search): short when fewer qualify than it holds
+        return np.array([ok.sum() < cap[0]])
     sets, inverse = np.unique(np.packbits(ok, axis=1), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     q = np.unpackbits(sets, axis=1, count=ok.shape[1]).astype(np.float32)
@@ -190,8 +192,8 @@ def match_one_slot(j, cost, unfilled: int, n_people: int) -> np.ndarray:
     choice LAPJVsp makes for a single row (it takes the first free column of the row's cheapest ones,
     the unfilled column last), so both methods give the same assignment, not only the same cost.
 
-    >>> match_one_slot(np.array([0, 2, 3]), np.array([7, 5, 5]), 60, 4).tolist()
-    [-1, 0, -1, -1]
+    >>> match_one_slot(np.array([0, 3, 2]), np.array([7, 5, 5]), 60, 4).tolist()  # columns 2 and 3 tie: 2
+    [-1, -1, 0, -1]
     """
     row_col = np.full(n_people, -1, dtype=np.int64)
     if len(j):

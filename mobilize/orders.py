@@ -292,13 +292,14 @@ def apply(order: OrderState, action: str, *, actor: str, at: datetime, reason: s
     ...
     mobilize.errors.Forbidden: 无权执行「解除」 / This actor (person) may not release
     """
-    if action not in ACTORS:
-        raise InvalidInput("未知操作", f"unknown action {action!r}",
-                           [Problem("未知操作", "unknown action", field="action", value=action)])
-    if actor not in ACTOR_KINDS:
-        raise InvalidInput("未知操作者类型", f"unknown actor kind {actor!r}",
-                           [Problem("未知操作者类型", "unknown actor kind", field="actor", value=actor)])
-    if actor not in ACTORS[action]:
+    allowed = ACTORS.get(action)
+    if allowed is None or not isinstance(actor, str) or actor not in allowed:  # an allowed actor is a known kind
+        if allowed is None:
+            raise InvalidInput("未知操作", f"unknown action {action!r}",
+                               [Problem("未知操作", "unknown action", field="action", value=action)])
+        if actor not in ACTOR_KINDS:
+            raise InvalidInput("未知操作者类型", f"unknown actor kind {actor!r}",
+                               [Problem("未知操作者类型", "unknown actor kind", field="actor", value=actor)])
         raise Forbidden(f"无权执行「{ACTION_ZH[action]}」", f"This actor ({actor}) may not {ACTION_EN[action]}",
                         action=action, actor=actor)
     if action == "decline":

@@ -96,6 +96,8 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
     def __init__(self, world: World, plan: Plan, scope: str, level: str, policy: PolicySpec, t0: datetime,
                  trace: Trace, *, notify: Callable[[OrderRec, float], None], wake: Callable[[float, int], None]):
         self.world, self.plan, self.level, self.policy, self.t0, self.trace = world, plan, level, policy, t0, trace
+        self._at: tuple[float, datetime] = (0.0, t0)
+        self._minutes: dict[datetime, float] = {}
         self.cost_policy = policy.cost_policy()
         self.notify, self.wake = notify, wake
         self.sites = [world.sites[c] for c in world.communities_under(scope)]
@@ -131,10 +133,15 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
     # --- clock and bookkeeping ---------------------------------------------------------------------
 
     def at(self, t: float) -> datetime:
-        return self.t0 + timedelta(minutes=t)
+        if t != self._at[0]:  # events come in time order, several at one moment
+            self._at = (t, self.t0 + timedelta(minutes=t))
+        return self._at[1]
 
     def minutes(self, when: datetime) -> float:
-        return (when - self.t0).total_seconds() / 60.0
+        m = self._minutes.get(when)
+        if m is None:  # deadlines repeat: orders made at one moment share them
+            m = self._minutes[when] = (when - self.t0).total_seconds() / 60.0
+        return m
 
     def deadlines(self) -> tuple[int, int]:
         return self.policy.deadlines(self.plan, self.level)
