@@ -30,7 +30,7 @@ from mobilize.escalation import (
 from mobilize.orders import OrderState, Transition, apply, new_order
 from mobilize.plans import Plan, PostSpec, plan_posts
 from mobilize.solver import Assignment, solve
-from scenarios.backups import Street, solve_slot
+from scenarios.backups import Street, slot_number, solve_slot
 from scenarios.branches import BranchUpkeep
 from scenarios.injects import InjectHandlers
 from scenarios.metrics import Trace
@@ -98,6 +98,7 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self.world, self.plan, self.level, self.policy, self.t0, self.trace = world, plan, level, policy, t0, trace
         self._at: tuple[float, datetime] = (0.0, t0)
         self._minutes: dict[datetime, float] = {}
+        self._slots: dict[tuple[int, bool], tuple[PostSpec, Demand, int]] = {}  # one-slot demands of backup searches
         self.cost_policy = policy.cost_policy()
         self.notify, self.wake = notify, wake
         self.sites = [world.sites[c] for c in world.communities_under(scope)]
@@ -203,14 +204,15 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
     def _dispatch(self, assignments, t: float) -> list[OrderRec]:
         """Create one notified order per assignment (``writes.insert_orders``) and tell the simulator."""
         ack, arrive = self.deadlines()
+        # Orders made at one moment start in one and the same (immutable) state: made once.
+        fresh = new_order(self.at(t), ack, arrive) if assignments else None
         made = []
         for a in assignments:
             i = self.world.index[a.person]
             spec = self.specs[a.post]
             person = self.world.people[i]
             km = a.travel_minutes / self.cost_policy.minutes_per_km  # the solver's own travel distance
-            rec = OrderRec(len(self.orders), i, a.post, a.leader_part, a.borrowed, int(a.cost), km,
-                           new_order(self.at(t), ack, arrive))
+            rec = OrderRec(len(self.orders), i, a.post, a.leader_part, a.borrowed, int(a.cost), km, fresh)
             self.orders.append(rec)
             self.open_of[i] = rec.id
             self.blocked[i] = True
@@ -327,8 +329,13 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         if not fit[people].any():
             solution = None  # no edge at all: the solve would find nobody
         else:
-            demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
-            slot = (id(self.world), self.policy.borrowing, self.cost_policy, demand)
+            got = self._slots.get((id(spec), rec.leader_part))
+            if got is None or got[0] is not spec:  # the one-slot demand, and its number for the caches
+                demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
+                numbers = self.world.memo.setdefault("slots", {})
+                got = self._slots[(id(spec), rec.leader_part)] = (
+                    spec, demand, slot_number(numbers, (self.policy.borrowing, self.cost_policy, demand)))
+            _, demand, slot = got
             # The post's own community first: a one-slot group is short (街道统筹) exactly when its community
             # has nobody for it, and then, only then, the street's other people get edges. Squads never span
             # communities, so this first solve is the full solve whenever it finds someone. Each solve gets

@@ -24,6 +24,7 @@ process for the whole street (a cost row per slot, read by position in the stree
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ from mobilize.blocks import edge_costs
 from mobilize.costs import Arrays, CostPolicy, Person, Post
 from mobilize.solver import Assignment, solve
 
-__all__ = ["Street", "cheapest", "first_of_equals", "solve_slot"]
+__all__ = ["Street", "cheapest", "first_of_equals", "slot_number", "solve_slot"]
 
 
 class Street:
@@ -57,10 +58,22 @@ class Street:
         return len(self.idx)
 
 
-_COSTS: dict[tuple, np.ndarray] = {}
+_COSTS: dict[int, np.ndarray] = {}
+_NUMBERS = itertools.count()
 
 
-def _costs(key: tuple, people: Sequence[Person], street: Street, demand: Post, policy: CostPolicy) -> np.ndarray:
+def slot_number(numbers: dict[tuple, int], slot: tuple) -> int:
+    """Return the number of a slot (policy and one-slot demand) of the world whose ``numbers`` these are.
+
+    A cheap key for the caches below, unique in the process (each world keeps its own ``numbers``).
+    """
+    number = numbers.get(slot)
+    if number is None:
+        number = numbers[slot] = next(_NUMBERS)
+    return number
+
+
+def _costs(key: int, people: Sequence[Person], street: Street, demand: Post, policy: CostPolicy) -> np.ndarray:
     """Return each street position's edge cost to ``demand`` without any squad split (-1: no edge)."""
     costs = _COSTS.get(key)
     if costs is None:
@@ -75,11 +88,11 @@ def _costs(key: tuple, people: Sequence[Person], street: Street, demand: Post, p
     return costs
 
 
-def cheapest(key: tuple, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
+def cheapest(key: int, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
              policy: CostPolicy) -> np.ndarray:
     """Return ``candidates`` (positions in ``street``, ascending) without the dominated ones.
 
-    ``key`` names the world, policy and slot (a cache key); ``demand`` has headcount 1.
+    ``key`` is the slot's :func:`slot_number` (a cache key); ``demand`` has headcount 1.
     """
     costs = _costs(key, people, street, demand, policy)[candidates]
     squad = street.squad[candidates]
@@ -107,10 +120,10 @@ def first_of_equals(street: Street, who: np.ndarray, demand: Post) -> int:
     return int(mine[0]) if len(mine) else int(who[np.argmin(comm)])
 
 
-_SOLVED: dict[tuple, tuple[Assignment, ...]] = {}
+_SOLVED: dict[tuple[int, tuple[int, ...]], tuple[Assignment, ...]] = {}
 
 
-def solve_slot(slot: tuple, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
+def solve_slot(slot: int, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
                policy: CostPolicy) -> tuple[Assignment, ...]:
     """Return :func:`mobilize.solver.solve`'s assignments of ``candidates`` to the one-slot ``demand``.
 
