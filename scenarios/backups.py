@@ -53,6 +53,15 @@ class Street:
         squads = sorted({people[i].squad for i in members if people[i].squad is not None})
         sq = {s: k for k, s in enumerate(squads)}
         self.squad = np.array([sq.get(people[i].squad, -1) for i in members], dtype=np.int64)
+        self.people = [people[i] for i in members]
+        self._arrays: dict[CostPolicy, Arrays] = {}
+
+    def arrays(self, policy: CostPolicy) -> Arrays:
+        """Return the solver's arrays of the street's people and no post yet (a post is added per slot)."""
+        got = self._arrays.get(policy)
+        if got is None:
+            got = self._arrays[policy] = Arrays(self.people, [], policy)
+        return got
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -79,7 +88,7 @@ def _costs(key: int, people: Sequence[Person], street: Street, demand: Post, pol
     if costs is None:
         costs = np.zeros(0, dtype=np.int64)
         if len(street):
-            a = Arrays([people[i] for i in street.idx.tolist()], [demand], policy)
+            a = street.arrays(policy).with_changes((), [demand])  # as Arrays(street's people, [demand], policy)
             anchored_here = np.zeros(len(a.squads), dtype=np.int64)  # every squad anchored at the one post
             costs = edge_costs(a, anchored_here, np.arange(len(a.g_post)), np.arange(len(street)))[0]
         if len(_COSTS) > 20_000:

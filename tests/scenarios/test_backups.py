@@ -57,3 +57,26 @@ def test_every_backup_is_what_the_full_solve_gives(name, monkeypatch):
     for variant in (scenario.baseline, *scenario.variants):
         Drill(replace(scenario, variants=()), 3, variant).run()
     assert len(checked) > 20
+
+
+def test_cost_rows_built_on_the_street_arrays_equal_a_fresh_build(monkeypatch):
+    from mobilize.blocks import edge_costs
+    from mobilize.costs import Arrays
+
+    checked = []
+    made = backups._costs
+
+    def both(key, people, street, demand, policy):
+        got = made(key, people, street, demand, policy)
+        a = Arrays(street.people, [demand], policy)
+        fresh = edge_costs(a, np.zeros(len(a.squads), dtype=np.int64), np.arange(len(a.g_post)), np.arange(len(street)))
+        assert got.tolist() == fresh[0].tolist()
+        checked.append(key)
+        return got
+
+    monkeypatch.setattr(backups, "_COSTS", {})
+    monkeypatch.setattr(backups, "_costs", both)
+    scenario = load_scenario(shipped()["street_flood"])
+    for variant in (scenario.baseline, *scenario.variants):
+        Drill(replace(scenario, variants=()), 5, variant).run()
+    assert len(set(checked)) > 20
