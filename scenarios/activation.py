@@ -277,7 +277,7 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self._unblock()
         for inject in extras:
             self.extras += self._extra_specs(inject)
-        self._set_specs(plan_posts(self.plan, self.level, self.sites) + self.extras, t)
+        self._set_specs(self._plan_posts(self.level) + self.extras, t)
         people = [i for i in self.scope_people if self._ok(i)]
         key = (id(self.world), tuple(s.community for s in self.sites), self.level, self.policy,
                tuple(sorted(self.out)), tuple(sorted(self.cut)), tuple(s.key for s in self.extras), self.t0)
@@ -291,6 +291,14 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self.branches = self._split(form_branches(self._members(self.sites_codes())))
         self.dirty.clear()
         return made
+
+    def _plan_posts(self, level: str) -> list[PostSpec]:
+        """Return ``plans.plan_posts`` of the scope's sites at ``level`` (the same every run: kept with the world)."""
+        key = ("posts", id(self.plan), level, tuple(s.community for s in self.sites))
+        got = self.world.memo.get(key)
+        if got is None or got[0] is not self.plan:
+            got = self.world.memo[key] = (self.plan, tuple(plan_posts(self.plan, level, self.sites)))
+        return list(got[1])
 
     def _pool(self, street: Street, key: str, need: frozenset, any_of: frozenset,
               leader_part: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ class InjectHandlers:
             return []
         self.level = level
         self.ladder = default_ladder(self.deadlines()[0])
-        specs = plan_posts(self.plan, level, self.sites) + self.extras
+        specs = self._plan_posts(level) + self.extras
         kept_at, dropped, residual = keep_on_level_change(
             {key: [self.orders[o] for o in self.holders[key]] for key in sorted(self.holders)}, specs)
         kept = [o for here in kept_at.values() for o in here]
