@@ -55,7 +55,7 @@ class OrderRec:
     km: float
     state: OrderState
     check_at: float | None = None  # when the sweeper next looks at it (virtual minutes)
-    member: Member | None = None  # a party member while the order is open: branch formation's view
+    member: Member | None = None  # its holder as branch formation sees them (None: not a party member)
 
 
 def _people_of(world: World, borrowing: bool) -> tuple[list[Person], dict[str, list[int]]]:
