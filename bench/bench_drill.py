@@ -1,7 +1,9 @@
 """Benchmark of the drill simulator: 200 runs of the street-level flood, 20 of the city-level typhoon.
 
 Run as ``.venv/bin/python bench/bench_drill.py [--flood-runs N] [--typhoon-runs N] [--processes P]``.
-Prints the wall time of each Monte Carlo (on all CPUs) and where one process's time goes: building the
+Prints the wall time of each Monte Carlo (on all CPUs) with the CPU time all its processes used (on a
+shared machine the wall time grows with other work, the CPU time much less: CPU ÷ processes is the wall
+time the same processes would take with a CPU each), and where one process's time goes: building the
 world and solving the key press once, then per run the backup searches (each a one-slot solve on the
 candidates left after :mod:`scenarios.backups` drops the dominated ones, identical ones solved once per
 process), the order state machine, branch repair and the rest of the event loop (measured on a few
@@ -44,6 +46,12 @@ def _timed(owner, name: str, acc: dict[str, float], label: str):
     return fn
 
 
+def _cpu() -> float:
+    """Return the CPU seconds of this process and of its finished child processes (the pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def breakdown(scenario, runs: int) -> dict[str, float]:
     """Return seconds per run spent in each part, measured on ``runs`` runs in this process."""
     acc: dict[str, float] = {}
@@ -70,9 +78,8 @@ def breakdown(scenario, runs: int) -> dict[str, float]:
 def bench(name: str, runs: int, processes: int | None, sample: int) -> None:
     scenario = replace(load_scenario(shipped()[name]), variants=())
     t = time.perf_counter()
-    world._CACHE.clear()
+    world._CACHE.clear()  # the world keeps what runs derive from it (pools, streets)
     activation._SOLVES.clear()
-    activation._POOLS.clear()
     backups._COSTS.clear()
     backups._SOLVED.clear()
     w = prepare(scenario)
@@ -80,14 +87,16 @@ def bench(name: str, runs: int, processes: int | None, sample: int) -> None:
     t = time.perf_counter()
     Drill(scenario, 0).start()
     key_press = time.perf_counter() - t
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     result = run_many(scenario, runs, 1, processes=processes)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _cpu() - cpu
     a = result["variants"][0]["aggregate"]
     print(f"== {scenario.name}: {len(w.people):,} people, {a['slots']['mean']:,.0f} slots, "
           f"{result['runs']} runs on {result['processes']} processes")
     print(f"   wall {wall:.1f} s  ({wall / runs * 1000:.0f} ms per run; prepare {result['timing']['prepare_s']:.1f} s, "
           f"runs {result['timing']['runs_s']:.1f} s)")
+    print(f"   CPU {cpu:.1f} s in all processes: {cpu / result['processes']:.1f} s per process, the wall time "
+          f"of {result['processes']} processes with a CPU each (ratio wall/that {wall / (cpu / result['processes']):.2f})")
     print(f"   once per process: build the world {built:.2f} s, solve the key press {key_press:.2f} s")
     print(f"   held at the end {a['fill_rate']['mean'] * 100:.1f}%, arrived {a['arrive_rate']['mean'] * 100:.1f}%, "
           f"90% arrived (median) T+{a['time_to']['arrived']['90']['p50']}, "

@@ -13,6 +13,7 @@
 4. **Solve.** :func:`match` solves a component exactly with SciPy's ``min_weight_full_bipartite_matching``
    (LAPJVsp, C++) on slots: on these sparse assignment networks it is about five times faster than
    OR-tools' min-cost flow (:func:`match_mcf`, kept as an independent second method for benchmarks).
+   A single slot (a backup search) needs no matrix: :func:`match_one_slot` takes LAPJVsp's answer directly.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover
     _ortools = None
 
 __all__ = ["Block", "build_blocks", "edge_costs", "short_groups", "components", "same_block", "match",
-           "match_scipy", "match_mcf"]
+           "match_one_slot", "match_scipy", "match_mcf"]
 
 
 @dataclass(slots=True)
@@ -145,6 +146,8 @@ def short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """
     if ok.size == 0:
         return cap > 0
+    if len(ok) == 1:  # one slot group (a backup search): short when fewer qualify than it holds
+        return np.array([ok.sum() < cap[0]])
     sets, inverse = np.unique(np.packbits(ok, axis=1), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     q = np.unpackbits(sets, axis=1, count=ok.shape[1]).astype(np.float32)
@@ -174,9 +177,30 @@ def match(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
     """Return the slot group row of each person column (-1: unassigned) of a min-cost assignment.
 
     Row ``r[k]`` (a slot group of capacity ``cap[r[k]]``, unfilled cost ``unfilled[r[k]]``) may take
-    person column ``j[k]`` at ``cost[k]``. Solved by :func:`match_scipy`.
+    person column ``j[k]`` at ``cost[k]``. Solved by :func:`match_scipy`; a single slot (a backup
+    search) by :func:`match_one_slot`, which gives the same answer without building a sparse matrix.
     """
+    if len(cap) == 1 and cap[0] == 1:
+        return match_one_slot(j, cost, int(unfilled[0]), n_people)
     return match_scipy(r, j, cost, cap, unfilled, n_people)
+
+
+def match_one_slot(j, cost, unfilled: int, n_people: int) -> np.ndarray:
+    """:func:`match` for one slot: the cheapest person, unless leaving the slot unfilled costs less.
+
+    Of equally cheap people the first column, and a person before the unfilled arc at equal cost: the
+    choice LAPJVsp makes for a single row (it takes the first free column of the row's cheapest ones,
+    the unfilled column last), so both methods give the same assignment, not only the same cost.
+
+    >>> match_one_slot(np.array([0, 3, 2]), np.array([7, 5, 5]), 60, 4).tolist()  # columns 2 and 3 tie: 2
+    [-1, -1, 0, -1]
+    """
+    row_col = np.full(n_people, -1, dtype=np.int64)
+    if len(j):
+        best = cost.min()
+        if best <= unfilled:
+            row_col[j[cost == best].min()] = 0
+    return row_col
 
 
 def match_mcf(r, j, cost, cap, unfilled, n_people) -> np.ndarray:

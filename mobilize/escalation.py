@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mobilize.errors import Conflict, InvalidInput, Problem
-from mobilize.orders import OrderState, pending_timeout
+from mobilize.orders import OrderState, evolve, pending_timeout
 
 __all__ = ["STEPS", "STEP_TEXT", "Ladder", "Step", "default_ladder", "overdue", "due_steps", "mark_fired",
            "next_check_at"]
@@ -189,7 +189,7 @@ def mark_fired(order: OrderState, step: Step) -> OrderState:
         raise Conflict("升级步骤已执行或不再适用", "This escalation step already fired or no longer applies",
                        step=step.name, number=step.number, escalation_step=order.escalation_step,
                        state=order.status)
-    return replace(order, escalation_step=step.number)
+    return evolve(order, escalation_step=step.number)
 
 
 def next_check_at(order: OrderState, ladder: Ladder) -> datetime | None:

@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from mobilize.activations.writes import demands_of
-from mobilize.branches import BranchPlan, form_branches
+from mobilize.branches import BranchPlan, Member, form_branches
+from mobilize.costs import Person
 from mobilize.costs import Post as Demand
 from mobilize.errors import Conflict
 from mobilize.escalation import (
@@ -27,7 +30,7 @@ from mobilize.escalation import (
 from mobilize.orders import OrderState, Transition, apply, new_order
 from mobilize.plans import Plan, PostSpec, plan_posts
 from mobilize.solver import Assignment, solve
-from scenarios.backups import solve_slot
+from scenarios.backups import Street, slot_number, solve_slot
 from scenarios.branches import BranchUpkeep
 from scenarios.injects import InjectHandlers
 from scenarios.metrics import Trace
@@ -37,7 +40,6 @@ from scenarios.world import World
 __all__ = ["MemoryActivation", "OrderRec"]
 
 _SOLVES: dict[tuple, list[Assignment]] = {}
-_POOLS: dict[tuple, tuple[list[int], set[int]]] = {}  # who may take part in a backup search, per slot kind
 
 
 @dataclass(slots=True)
@@ -53,6 +55,35 @@ class OrderRec:
     km: float
     state: OrderState
     check_at: float | None = None  # when the sweeper next looks at it (virtual minutes)
+    member: Member | None = None  # its holder as branch formation sees them (None: not a party member)
+
+
+def _people_of(world: World, borrowing: bool) -> tuple[list[Person], dict[str, list[int]]]:
+    """Return the solver's people and who is in each street, per borrowing policy (kept with the world).
+
+    No borrowing (街道统筹 off): each community is a street of its own, so the solver builds no borrow
+    edge at all (as pins.suggest_pins does) — exact, and cheaper than a prohibitive cost.
+    """
+    if borrowing:
+        return world.people, world.by_street
+    got = world.memo.get("unborrowed")
+    if got is None:
+        people = [replace(p, street=p.community) for p in world.people]
+        by_street: dict[str, list[int]] = {}
+        for i, p in enumerate(people):
+            by_street.setdefault(p.street, []).append(i)
+        got = world.memo["unborrowed"] = (people, by_street)
+    return got
+
+
+def _street_of(world: World, borrowing: bool, key: str, people: list[Person],
+               by_street: dict[str, list[int]]) -> Street:
+    """Return a street's people as :class:`scenarios.backups.Street` arrays (kept with the world)."""
+    streets = world.memo.setdefault(("streets", borrowing), {})
+    got = streets.get(key)
+    if got is None:
+        got = streets[key] = Street(people, by_street.get(key, ()))
+    return got
 
 
 class MemoryActivation(InjectHandlers, BranchUpkeep):
@@ -65,19 +96,14 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
     def __init__(self, world: World, plan: Plan, scope: str, level: str, policy: PolicySpec, t0: datetime,
                  trace: Trace, *, notify: Callable[[OrderRec, float], None], wake: Callable[[float, int], None]):
         self.world, self.plan, self.level, self.policy, self.t0, self.trace = world, plan, level, policy, t0, trace
+        self._at: tuple[float, datetime] = (0.0, t0)
+        self._minutes: dict[datetime, float] = {}
+        self._slots: dict[tuple[int, bool], tuple[PostSpec, Demand, int]] = {}  # one-slot demands of backup searches
         self.cost_policy = policy.cost_policy()
         self.notify, self.wake = notify, wake
         self.sites = [world.sites[c] for c in world.communities_under(scope)]
         self.streets = sorted({s.street for s in self.sites})
-        if policy.borrowing:
-            self.people, self.by_street = world.people, world.by_street
-        else:
-            # No borrowing (街道统筹 off): each community is a street of its own, so the solver builds no
-            # borrow edge at all (as pins.suggest_pins does) — exact, and cheaper than a prohibitive cost.
-            self.people = [replace(p, street=p.community) for p in world.people]
-            self.by_street = {}
-            for i, p in enumerate(self.people):
-                self.by_street.setdefault(p.street, []).append(i)
+        self.people, self.by_street = _people_of(world, policy.borrowing)
         self.scope_people = sorted(i for s in self.streets for i in world.by_street.get(s, ()))
         self.available = world.available_at(t0)
         self.orders: list[OrderRec] = []
@@ -89,8 +115,11 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self.out: set[int] = set()  # fell ill
         self.cut: set[str] = set()
         self.confined: dict[int, str] = {}  # person -> the cut grid they live in
+        self.confined_at = np.full(len(world.people), -1, dtype=np.int64)  # the same: number of the cut grid
+        self.cut_number: dict[str, int] = {}  # cut grid -> its number
         self.branches: dict[str, BranchPlan] = {}
         self.dirty: set[str] = set()
+        self.party: dict[str, dict[int, Member]] = {}  # community -> open order id -> its party member
         self.ladder = default_ladder(self.deadlines()[0])
         self.ended = False
         self.posts_of: dict[str, list[str]] = {}  # community -> post keys
@@ -99,15 +128,21 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
 
     def _unblock(self) -> None:
         """Recompute who may be asked as a backup: available, not ill, not holding an order, never said no."""
-        self.blocked = [not self._ok(i) or i in self.open_of or i in self.said_no for i in range(len(self.people))]
+        self.blocked = np.array([not self._ok(i) or i in self.open_of or i in self.said_no
+                                 for i in range(len(self.people))], dtype=bool)
 
     # --- clock and bookkeeping ---------------------------------------------------------------------
 
     def at(self, t: float) -> datetime:
-        return self.t0 + timedelta(minutes=t)
+        if t != self._at[0]:  # events come in time order, several at one moment
+            self._at = (t, self.t0 + timedelta(minutes=t))
+        return self._at[1]
 
     def minutes(self, when: datetime) -> float:
-        return (when - self.t0).total_seconds() / 60.0
+        m = self._minutes.get(when)
+        if m is None:  # deadlines repeat: orders made at one moment share them
+            m = self._minutes[when] = (when - self.t0).total_seconds() / 60.0
+        return m
 
     def deadlines(self) -> tuple[int, int]:
         return self.policy.deadlines(self.plan, self.level)
@@ -142,12 +177,13 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
             return tr
         rec.state = tr.order
         self.trace.order(t, self.specs.get(rec.post), rec.post, before, rec.state, self.world.people[rec.person])
-        party = self.world.people[rec.person].party_member  # only party members make up branches
+        party = rec.member is not None  # only party members make up branches
         if before.is_open and not rec.state.is_open:
             self.open_of.pop(rec.person, None)
             self.holders[rec.post].remove(rec.id)
             if party:
-                self.dirty.add(rec.post.split("/", 1)[0])
+                del self.party[rec.member.community][rec.id]
+                self.dirty.add(rec.member.community)
             i = rec.person
             self.blocked[i] = not self._ok(i) or i in self.said_no or rec.state.status in ("declined", "reassigned")
         if party and rec.state.arrived_at is not None and before.arrived_at is None:
@@ -168,14 +204,15 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
     def _dispatch(self, assignments, t: float) -> list[OrderRec]:
         """Create one notified order per assignment (``writes.insert_orders``) and tell the simulator."""
         ack, arrive = self.deadlines()
+        # Orders made at one moment start in one and the same (immutable) state: made once.
+        fresh = new_order(self.at(t), ack, arrive) if assignments else None
         made = []
         for a in assignments:
             i = self.world.index[a.person]
             spec = self.specs[a.post]
             person = self.world.people[i]
             km = a.travel_minutes / self.cost_policy.minutes_per_km  # the solver's own travel distance
-            rec = OrderRec(len(self.orders), i, a.post, a.leader_part, a.borrowed, int(a.cost), km,
-                           new_order(self.at(t), ack, arrive))
+            rec = OrderRec(len(self.orders), i, a.post, a.leader_part, a.borrowed, int(a.cost), km, fresh)
             self.orders.append(rec)
             self.open_of[i] = rec.id
             self.blocked[i] = True
@@ -186,6 +223,9 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
                 self.trace.count("borrowed")
             self._reschedule(rec, t)
             if person.party_member:
+                rec.member = Member(person.id, spec.community, spec.group, True, person.leader,
+                                    spec.group == "command", a.post, spec.lat, spec.lon)
+                self.party.setdefault(spec.community, {})[rec.id] = rec.member
                 self.dirty.add(spec.community)
             made.append(rec)
         for rec in made:
@@ -237,7 +277,7 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self._unblock()
         for inject in extras:
             self.extras += self._extra_specs(inject)
-        self._set_specs(plan_posts(self.plan, self.level, self.sites) + self.extras, t)
+        self._set_specs(self._plan_posts(self.level) + self.extras, t)
         people = [i for i in self.scope_people if self._ok(i)]
         key = (id(self.world), tuple(s.community for s in self.sites), self.level, self.policy,
                tuple(sorted(self.out)), tuple(sorted(self.cut)), tuple(s.key for s in self.extras), self.t0)
@@ -252,24 +292,36 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         self.dirty.clear()
         return made
 
-    def _pool(self, street: str, need: frozenset, any_of: frozenset, leader_part: bool) -> tuple[list[int], set[int]]:
+    def _plan_posts(self, level: str) -> list[PostSpec]:
+        """Return ``plans.plan_posts`` of the scope's sites at ``level`` (the same every run: kept with the world)."""
+        key = ("posts", id(self.plan), level, tuple(s.community for s in self.sites))
+        got = self.world.memo.get(key)
+        if got is None or got[0] is not self.plan:
+            got = self.world.memo[key] = (self.plan, tuple(plan_posts(self.plan, level, self.sites)))
+        return list(got[1])
+
+    def _pool(self, street: Street, key: str, need: frozenset, any_of: frozenset,
+              leader_part: bool) -> tuple[np.ndarray, np.ndarray]:
         """Return who of ``street`` may take part in a backup search for such a slot, and who fits it.
 
-        Someone who cannot fit (lacks the skills, or is no designated leader for the leader part) gets
-        no edge; left out, they change nothing — except a squad member, who still counts towards the
-        squad's anchor post, so squad members always stay in. Fixed per world: kept per process.
+        Both as street positions: the pool (ascending), and a mask over the street of who fits. Someone
+        who cannot fit (lacks the skills, or is no designated leader for the leader part) gets no edge;
+        left out, they change nothing — except a squad member, who still counts towards the squad's
+        anchor post, so squad members always stay in. Fixed per world: kept with it.
         """
-        key = (id(self.world), self.policy.borrowing, street, need, any_of, leader_part)
-        got = _POOLS.get(key)
+        pools = self.world.memo.setdefault(("pools", self.policy.borrowing), {})
+        got = pools.get((key, need, any_of, leader_part))
         if got is None:
             ps = self.people
-            fit = {i for i in self.by_street.get(street, ()) if need <= ps[i].skills
-                   and (not any_of or bool(any_of & ps[i].skills)) and (ps[i].leader or not leader_part)}
-            if len(_POOLS) > 20_000:
-                _POOLS.clear()
-            got = _POOLS[key] = ([i for i in self.by_street.get(street, ()) if i in fit or ps[i].squad is not None],
-                                      fit)
+            fit = np.array([need <= ps[i].skills and (not any_of or bool(any_of & ps[i].skills))
+                            and (ps[i].leader or not leader_part) for i in street.idx.tolist()], dtype=bool)
+            got = pools[(key, need, any_of, leader_part)] = (np.flatnonzero(fit | (street.squad >= 0)), fit)
         return got
+
+    def _inside(self, spec: PostSpec) -> int:
+        """Return the number of the cut grid ``spec`` stands in (-1: outside every cut grid)."""
+        grid = self.world.grid_of_post(spec.site_code)
+        return self.cut_number.get(grid, -1) if grid is not None else -1
 
     def find_backup(self, rec: OrderRec, t: float) -> OrderRec | None:
         """Give a freed slot to the best available backup (``dispatch.find_backup``), or report it short."""
@@ -277,27 +329,30 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
         if spec is None or self.ended:
             return None
         street_key = self._street(spec)
-        pool, fit = self._pool(street_key, spec.skills_all, spec.skills_any, rec.leader_part)
-        blocked = self.blocked
-        people = [i for i in pool if not blocked[i]]
+        street = _street_of(self.world, self.policy.borrowing, street_key, self.people, self.by_street)
+        pool, fit = self._pool(street, street_key, spec.skills_all, spec.skills_any, rec.leader_part)
+        people = pool[~self.blocked[street.idx[pool]]]  # street positions, ascending
         if self.cut:
-            people = [i for i in people if self._reaches(i, spec)]
-        ps = self.people
-        if fit.isdisjoint(people):
+            people = people[self.confined_at[street.idx[people]] == self._inside(spec)]
+        if not fit[people].any():
             solution = None  # no edge at all: the solve would find nobody
         else:
-            demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
-            slot = (id(self.world), self.policy.borrowing, self.cost_policy, demand)
-            street = self.by_street.get(street_key, ())
+            got = self._slots.get((id(spec), rec.leader_part))
+            if got is None or got[0] is not spec:  # the one-slot demand, and its number for the caches
+                demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
+                numbers = self.world.memo.setdefault("slots", {})
+                got = self._slots[(id(spec), rec.leader_part)] = (
+                    spec, demand, slot_number(numbers, (self.policy.borrowing, self.cost_policy, demand)))
+            _, demand, slot = got
             # The post's own community first: a one-slot group is short (街道统筹) exactly when its community
             # has nobody for it, and then, only then, the street's other people get edges. Squads never span
             # communities, so this first solve is the full solve whenever it finds someone. Each solve gets
             # its candidates without the dominated ones (scenarios.backups).
-            own = [i for i in people if ps[i].community == spec.community]
-            solution = solve_slot(slot, ps, street, own, demand, self.cost_policy)
+            own = people[street.comm[people] == street.comm_of.get(spec.community, -1)]
+            solution = solve_slot(slot, self.people, street, own, demand, self.cost_policy)
             if not solution and len(own) < len(people):
                 self.trace.count("backup_street_solves")
-                solution = solve_slot(slot, ps, street, people, demand, self.cost_policy)
+                solution = solve_slot(slot, self.people, street, people, demand, self.cost_policy)
         if not solution:
             self.trace.count("backup_none")
             return None

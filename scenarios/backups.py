@@ -1,4 +1,4 @@
-"""Fewer people in a backup search, with an optimum of the same cost: dominated candidates left out.
+"""Fewer people in a backup search, with the solver's own answer: dominated candidates left out.
 
 A backup search (``dispatch.find_backup``) solves one slot. A person's edge cost to that one slot
 (travel, leaving a pre-assignment, borrowing, fairness) depends only on the person and the slot,
@@ -11,13 +11,20 @@ cheapest edge of a candidate in no squad, no one costing more than ``best`` can 
   (its cost without the split); a squad that cannot is left out whole.
 
 :func:`mobilize.solver.solve` still decides on what is left, and its optimum costs the same as on the
-full list; among equally cheap candidates it may pick another one than on the full list. The costs
-come from the solver's own :func:`mobilize.blocks.edge_costs`, computed once per slot and process
-for the whole street.
+full list. When no squad is left, :func:`solve_slot` hands the solver only the first of the equally
+cheap candidates in the solver's own column order (:func:`first_of_equals`): one slot is one row of
+the solver's matching, and LAPJVsp (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``) gives a
+single row the first of its cheapest columns, so that one person gets exactly the answer the whole
+tied set would get — and the same one-person question comes back often, so it is solved once per
+process. ``tests/scenarios/test_backups.py`` holds both against the solver on every candidate.
+
+The costs come from the solver's own :func:`mobilize.blocks.edge_costs`, computed once per slot and
+process for the whole street (a cost row per slot, read by position in the street).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,53 +33,117 @@ from mobilize.blocks import edge_costs
 from mobilize.costs import Arrays, CostPolicy, Person, Post
 from mobilize.solver import Assignment, solve
 
-__all__ = ["cheapest", "solve_slot"]
-
-_COSTS: dict[tuple, dict[int, int]] = {}
+__all__ = ["Street", "cheapest", "first_of_equals", "slot_number", "solve_slot"]
 
 
-def _costs(key: tuple, people: Sequence[Person], street: Sequence[int], demand: Post,
-           policy: CostPolicy) -> dict[int, int]:
-    """Return person index → edge cost to ``demand`` without any squad split (-1: no edge)."""
+class Street:
+    """One street's people as arrays, for backup searches (positions ``0..n-1`` in ``members``' order).
+
+    ``idx[k]`` is the index into ``people`` of the street's ``k``-th person; ``comm[k]`` their
+    community (numbered in code order, as the solver orders communities) and ``squad[k]`` their
+    squad (-1: none).
+    """
+
+    def __init__(self, people: Sequence[Person], members: Sequence[int]):
+        self.idx = np.asarray(members, dtype=np.int64)
+        comms = [people[i].community for i in members]
+        self.comm_codes = sorted(set(comms))
+        self.comm_of = {c: k for k, c in enumerate(self.comm_codes)}
+        self.comm = np.array([self.comm_of[c] for c in comms], dtype=np.int64)
+        squads = sorted({people[i].squad for i in members if people[i].squad is not None})
+        sq = {s: k for k, s in enumerate(squads)}
+        self.squad = np.array([sq.get(people[i].squad, -1) for i in members], dtype=np.int64)
+        self.people = [people[i] for i in members]
+        self._arrays: dict[CostPolicy, Arrays] = {}
+
+    def arrays(self, policy: CostPolicy) -> Arrays:
+        """Return the solver's arrays of the street's people and no post yet (a post is added per slot)."""
+        got = self._arrays.get(policy)
+        if got is None:
+            got = self._arrays[policy] = Arrays(self.people, [], policy)
+        return got
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+_COSTS: dict[int, np.ndarray] = {}
+_NUMBERS = itertools.count()
+
+
+def slot_number(numbers: dict[tuple, int], slot: tuple) -> int:
+    """Return the number of a slot (policy and one-slot demand) of the world whose ``numbers`` these are.
+
+    A cheap key for the caches below, unique in the process (each world keeps its own ``numbers``).
+    """
+    number = numbers.get(slot)
+    if number is None:
+        number = numbers[slot] = next(_NUMBERS)
+    return number
+
+
+def _costs(key: int, people: Sequence[Person], street: Street, demand: Post, policy: CostPolicy) -> np.ndarray:
+    """Return each street position's edge cost to ``demand`` without any squad split (-1: no edge)."""
     costs = _COSTS.get(key)
     if costs is None:
-        costs = {}
-        if street:
-            a = Arrays([people[i] for i in street], [demand], policy)
+        costs = np.zeros(0, dtype=np.int64)
+        if len(street):
+            a = street.arrays(policy).with_changes((), [demand])  # as Arrays(street's people, [demand], policy)
             anchored_here = np.zeros(len(a.squads), dtype=np.int64)  # every squad anchored at the one post
-            row = edge_costs(a, anchored_here, np.arange(len(a.g_post)), np.arange(len(street)))
-            costs = dict(zip(street, row[0].tolist()))  # headcount 1: a single slot group
+            costs = edge_costs(a, anchored_here, np.arange(len(a.g_post)), np.arange(len(street)))[0]
         if len(_COSTS) > 20_000:
             _COSTS.clear()
         _COSTS[key] = costs
     return costs
 
 
-def cheapest(key: tuple, people: Sequence[Person], street: Sequence[int], candidates: list[int], demand: Post,
-             policy: CostPolicy) -> list[int]:
-    """Return ``candidates`` (indices into ``people``, all of ``street``) without the dominated ones.
+def cheapest(key: int, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
+             policy: CostPolicy) -> np.ndarray:
+    """Return ``candidates`` (positions in ``street``, ascending) without the dominated ones.
 
-    ``key`` names the world, policy and slot (a cache key); ``demand`` has headcount 1.
+    ``key`` is the slot's :func:`slot_number` (a cache key); ``demand`` has headcount 1.
     """
-    costs = _costs(key, people, street, demand, policy)
-    best = min((c for i in candidates if people[i].squad is None and (c := costs[i]) >= 0), default=None)
-    if best is None:
-        return [i for i in candidates if people[i].squad is not None]
-    squads = {people[i].squad for i in candidates if people[i].squad is not None and 0 <= costs[i] <= best}
-    return [i for i in candidates if (people[i].squad is None and costs[i] == best) or people[i].squad in squads]
+    costs = _costs(key, people, street, demand, policy)[candidates]
+    squad = street.squad[candidates]
+    free = (squad < 0) & (costs >= 0)
+    if not free.any():
+        return candidates[squad >= 0]
+    best = costs[free].min()
+    near = squad[(squad >= 0) & (costs >= 0) & (costs <= best)]
+    keep = free & (costs == best)
+    if len(near):
+        keep |= np.isin(squad, near)
+    return candidates[keep]
 
 
-_SOLVED: dict[tuple, tuple[Assignment, ...]] = {}
+def first_of_equals(street: Street, who: np.ndarray, demand: Post) -> int:
+    """Return which of the equally cheap ``who`` (no squad among them) the solver's one-row matching takes.
+
+    The solver's columns run community by community in code order, each community's people in the
+    order given. The slot's own community, when it has one of them, is not short (街道统筹): only its
+    people get edges, so its first one; otherwise the first in community order, then street order.
+    """
+    comm = street.comm[who]
+    own = street.comm_of.get(demand.community, -1)
+    mine = who[comm == own]
+    return int(mine[0]) if len(mine) else int(who[np.argmin(comm)])
 
 
-def solve_slot(slot: tuple, people: Sequence[Person], street: Sequence[int], candidates: list[int], demand: Post,
+_SOLVED: dict[tuple[int, tuple[int, ...]], tuple[Assignment, ...]] = {}
+
+
+def solve_slot(slot: int, people: Sequence[Person], street: Street, candidates: np.ndarray, demand: Post,
                policy: CostPolicy) -> tuple[Assignment, ...]:
     """Return :func:`mobilize.solver.solve`'s assignments of ``candidates`` to the one-slot ``demand``.
 
-    The candidates are first cut down by :func:`cheapest`; the same slot and the same remaining
+    ``candidates`` are positions in ``street``, ascending. They are first cut down by :func:`cheapest`
+    (and, with no squad left, to :func:`first_of_equals`); the same slot and the same remaining
     candidates give the same answer, so it is solved once per process (later runs meet it again).
     """
-    who = tuple(cheapest(slot, people, street, candidates, demand, policy))
+    who = cheapest(slot, people, street, candidates, demand, policy)
+    if len(who) > 1 and not (street.squad[who] >= 0).any():
+        who = np.array([first_of_equals(street, who, demand)])
+    who = tuple(street.idx[who].tolist())
     key = (slot, who)
     out = _SOLVED.get(key)
     if out is None:

@@ -14,15 +14,15 @@ class BranchUpkeep:
         return [s.community for s in self.sites]
 
     def _members(self, communities) -> list[Member]:
-        """Return the party members holding open orders on posts of ``communities`` (``writes.members_of``)."""
+        """Return the party members holding open orders on posts of ``communities`` (``writes.members_of``).
+
+        Kept as orders open and close (``party``); listed post by post, each post's in order of dispatch.
+        """
         out = []
-        for key in (k for c in communities for k in self.posts_of.get(c, ())):
-            spec = self.specs[key]
-            for oid in self.holders.get(key, ()):
-                p = self.world.people[self.orders[oid].person]
-                if p.party_member:
-                    out.append(Member(p.id, spec.community, spec.group, True, p.leader, spec.group == "command", key,
-                                      spec.lat, spec.lon))
+        for c in communities:
+            held = self.party.get(c)
+            if held:
+                out += [m for _, m in sorted(held.items(), key=lambda x: (x[1].post, x[0]))]
         return out
 
     @staticmethod

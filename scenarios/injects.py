@@ -30,7 +30,7 @@ class InjectHandlers:
             return []
         self.level = level
         self.ladder = default_ladder(self.deadlines()[0])
-        specs = plan_posts(self.plan, level, self.sites) + self.extras
+        specs = self._plan_posts(level) + self.extras
         kept_at, dropped, residual = keep_on_level_change(
             {key: [self.orders[o] for o in self.holders[key]] for key in sorted(self.holders)}, specs)
         kept = [o for here in kept_at.values() for o in here]
@@ -74,9 +74,11 @@ class InjectHandlers:
         goes through the backup search — so the grid's own people can take the grid's posts.
         """
         self.cut.add(grid)
+        number = self.cut_number.setdefault(grid, len(self.cut_number))
         for i, g in enumerate(self.world.grid):
             if g == grid:
                 self.confined[i] = grid
+                self.confined_at[i] = number
         moved = []
         for oid in sorted(self.open_of.values()):
             rec = self.orders[oid]

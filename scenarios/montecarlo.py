@@ -73,7 +73,9 @@ def run_many(scenario: Scenario, runs: int, seed: int = 1, *, processes: int | N
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         with ProcessPoolExecutor(processes, mp_context=context, initializer=_init, initargs=(scenario,)) as pool:
-            for v, s, summary in pool.map(_one, tasks, chunksize=max(1, len(tasks) // (processes * 8))):
+            # Small chunks: a run takes a fraction of a second, so a large last chunk would leave a CPU idle
+            # at the end while the other finishes it.
+            for v, s, summary in pool.map(_one, tasks, chunksize=max(1, len(tasks) // (processes * 32))):
                 results[(v, s)] = summary
                 done += 1
                 if progress:

@@ -52,9 +52,12 @@ class World:
     grid: list[str | None]
     status: list[tuple[str, object, str]]  # (status, leave_until, availability) per person
     index: dict[str, int] = field(default_factory=dict)
+    #: what runs derive from the world and keep for the next run (see ``scenarios.activation``)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.index = {p.id: i for i, p in enumerate(self.people)}
+        self.memo = {}
         self.by_street: dict[str, list[int]] = {}
         for i, p in enumerate(self.people):
             self.by_street.setdefault(p.street, []).append(i)

@@ -230,3 +230,19 @@ def test_bad_input_names_the_row():
         build_problem([make_person(1), make_person(1)], [make_post("A", priority=9)])
     fields = {(p.row, p.field) for p in err.value.problems}
     assert (1, "id") in fields and (0, "priority") in fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 4)), max_size=12, unique_by=lambda e: e[0]),
+       st.integers(0, 5))
+def test_one_slot_gets_the_same_person_as_the_sparse_matching(edges, unfilled):
+    """A backup search's single slot skips the sparse matrix and still gets LAPJVsp's very choice (ties too)."""
+    import numpy as np
+
+    from mobilize.blocks import match_one_slot, match_scipy
+
+    j = np.array([e[0] for e in edges], dtype=np.int64)
+    cost = np.array([e[1] for e in edges], dtype=np.int64)
+    one = np.array([1], dtype=np.int64)
+    expected = match_scipy(np.zeros(len(j), dtype=np.int64), j, cost, one, np.array([unfilled]), 31)
+    assert match_one_slot(j, cost, unfilled, 31).tolist() == expected.tolist()
