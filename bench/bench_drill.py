@@ -79,7 +79,6 @@ def bench(name: str, runs: int, processes: int | None, sample: int) -> None:
     scenario = replace(load_scenario(shipped()[name]), variants=())
     t = time.perf_counter()
     world._CACHE.clear()  # the world keeps what runs derive from it (pools, streets)
-    activation._SOLVES.clear()
     backups._COSTS.clear()
     backups._SOLVED.clear()
     w = prepare(scenario)

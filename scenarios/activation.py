@@ -39,9 +39,6 @@ from scenarios.world import World
 
 __all__ = ["MemoryActivation", "OrderRec"]
 
-_SOLVES: dict[tuple, list[Assignment]] = {}
-
-
 @dataclass(slots=True)
 class OrderRec:
     """One dispatch order: the row's fields the core needs, with its state machine state."""
@@ -279,14 +276,15 @@ class MemoryActivation(InjectHandlers, BranchUpkeep):
             self.extras += self._extra_specs(inject)
         self._set_specs(self._plan_posts(self.level) + self.extras, t)
         people = [i for i in self.scope_people if self._ok(i)]
-        key = (id(self.world), tuple(s.community for s in self.sites), self.level, self.policy,
+        key = ("solve", tuple(s.community for s in self.sites), self.level, self.policy,
                tuple(sorted(self.out)), tuple(sorted(self.cut)), tuple(s.key for s in self.extras), self.t0)
-        assignments = _SOLVES.get(key)
-        if assignments is None:  # the same inputs give the same optimum: solve once per process
+        solves = self.world.memo.setdefault("solves", {})  # kept with the world: never another world's answer
+        assignments = solves.get(key)
+        if assignments is None:  # the same inputs give the same optimum: solve once per world and process
             assignments = self._solve(people, list(self.specs.values()))
-            if len(_SOLVES) > 8:
-                _SOLVES.clear()
-            _SOLVES[key] = assignments
+            if len(solves) > 8:
+                solves.clear()
+            solves[key] = assignments
         made = self._dispatch(assignments, t)
         self.branches = self._split(form_branches(self._members(self.sites_codes())))
         self.dirty.clear()
