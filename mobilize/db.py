@@ -44,6 +44,7 @@ def aware(value: datetime | None) -> datetime | None:
 #: app copies in the background instead (:func:`checkpoint`, every few seconds), as SQLite's WAL notes
 #: suggest, and this is only the backstop for processes that do not (~100 MB of log).
 WAL_AUTOCHECKPOINT_PAGES = 25_000
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 async def checkpoint(engine: AsyncEngine) -> None:
@@ -70,6 +71,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - ex
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    # A city's activation grows the log to tens of MB; once a checkpoint has copied it all, the file is cut
+    # back to this size instead of keeping its peak for the life of the process.
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

@@ -83,6 +83,9 @@ class LogFollower:
         if not watched:
             return 0
         published = 0
+        # Read first, publish after: the session (on SQLite a read snapshot, which holds back checkpoints) is
+        # not kept open while subscribers are served.
+        batches: list[tuple[str, bool, int, list]] = []
         async with self.sessionmaker() as session:
             for stream, head in await self._heads(session, watched):
                 known = self.published.get(stream)
@@ -91,18 +94,21 @@ class LogFollower:
                     # First sight of this stream: its subscribers started from the log (snapshot or replay);
                     # re-publishing the head costs one message and lets anyone behind fill the gap.
                     known = max(head - 1, 0)
-                moved = False
-                while known < head:
-                    events = await read_since(session, stream, known, limit=self.batch)
-                    if not events:
+                events: list = []
+                while known < head and len(events) < 10 * self.batch:  # the rest on the next round
+                    got = await read_since(session, stream, known, limit=self.batch)
+                    if not got:
                         break
-                    await self.hub.publish_many([(e.stream, e.to_message()) for e in events])
-                    known = events[-1].seq
-                    published += len(events)
-                    moved = moved or not first or len(events) > 1
-                if moved and self.stats is not None:
-                    self.stats.mark(stream)  # counts changed elsewhere: a stats tick follows, as for local changes
-                self.note(stream, known)
+                    events += got
+                    known = got[-1].seq
+                batches.append((stream, first, known, events))
+        for stream, first, known, events in batches:
+            if events:
+                await self.hub.publish_many([(e.stream, e.to_message()) for e in events])
+                published += len(events)
+                if self.stats is not None and (not first or len(events) > 1):
+                    self.stats.mark(stream)  # counts changed elsewhere: a stats tick follows, as for local ones
+            self.note(stream, known)
         self.caught_up += published
         return published
 

@@ -25,9 +25,27 @@ async def seed_demo(settings: Settings, size: str = "small", seed: int = 1) -> d
     cached = _SEEDED.get(key)
     if cached is not None and await _restore(url, kind, cached[0]):
         return dict(cached[1])
+    empty = cached is None and await _is_empty(url, kind)
     codes = await _seed(settings, size, seed)
-    _SEEDED[key] = (await _keep(url, kind, size, seed), codes)
+    if empty:  # kept only when the database held nothing else: the copy is the demo city and nothing more
+        _SEEDED[key] = (await _keep(url, kind, size, seed), codes)
     return dict(codes)
+
+
+async def _is_empty(url: str, kind: str) -> bool:
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(_sqlite_path(url), timeout=30) as conn:
+            found = conn.execute(_ANY_ROW).fetchone()[0]
+        conn.close()
+        return not found
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return not (await conn.execute(text(_ANY_ROW))).scalar()
+    finally:
+        await engine.dispose()
 
 
 _ANY_ROW = ("SELECT EXISTS (SELECT 1 FROM org_units) OR EXISTS (SELECT 1 FROM operators) "

@@ -242,7 +242,7 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
         Order.activation_id == activation.id, Order.person_id.in_(people), Order.status == "notified"))).all())
     await session.execute(update(Post).where(Post.id == post.id).values(filled=Post.filled + len(people)))
     links = await writes.insert_links(session, activation.id, people, now=now)
-    await (notices or Notices()).dispatched(session, activation, links)
+    await (notices or Notices()).dispatched(session, activation, links, people=people)
     events = []
     for a in solution.assignments:
         body = {"order": ids[a.person], "post": post.id, "community": community.code, "borrowed": a.borrowed,

@@ -114,7 +114,8 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
     spec_by_key = {s.key: s for s in specs}
     await (notices or Notices()).dispatched(session, activation, links, orders=writes.notice_rows(
-        [a for a in new_assignments if a.person in orders], orders, spec_by_key, arrive_by))
+        [a for a in new_assignments if a.person in orders], orders, spec_by_key, arrive_by),
+        people=[a.person for a in new_assignments])
     phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})

@@ -28,42 +28,49 @@ class Notices:
         self.base_url = base_url
 
     async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str], *,
-                         orders: Iterable[tuple] | None = None) -> int:
-        """Tell each newly linked person their post, place, report-by time and link.
+                         orders: Iterable[tuple] | None = None, people: Iterable[int] | None = None) -> int:
+        """Tell each newly dispatched person their post, place, report-by time and, if new, their link.
 
-        ``orders`` are the new orders as ``(order id, person id, arrive deadline, post name zh, post name en,
-        place)`` when the caller has them at hand; otherwise the activation's notified orders are read.
+        ``links`` are the fresh tokens (people dispatched for the first time in this activation). ``people``
+        are everyone newly dispatched (default: those of ``links``): someone picked again after a level change
+        or as a backup already holds a link, which is stored only as a hash, so their notice comes without one
+        and their page shows the new order. ``orders`` are the new orders as ``(order id, person id, arrive
+        deadline, post name zh, post name en, place)`` when the caller has them at hand; otherwise the
+        activation's notified orders are read.
         """
-        if not links:
+        targets = set(links) if people is None else set(people)
+        if not targets:
             return 0
         if orders is None:
             query = (select(Order.id, Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en,
                             Post.site_name).join(Post, Post.id == Order.post_id)
                      .where(Order.activation_id == activation.id, Order.status == "notified"))
-            if len(links) <= _BY_PERSON:  # a backup or a filled shortage: those people's orders only
-                query = query.where(Order.person_id.in_(list(links)))
+            if len(targets) <= _BY_PERSON:  # a backup or a filled shortage: those people's orders only
+                query = query.where(Order.person_id.in_(list(targets)))
             # Otherwise one read of the activation's notified orders (an IN list per 900 people cost more
-            # than it saved); the orders of people without a new link are skipped below.
+            # than it saved); the orders of people not dispatched now are skipped below.
             orders = (await (await session.connection()).execute(query)).all()
         # An activation's orders share a few thousand posts and a few deadlines: each payload shape is
         # checked and encoded once, and only the link differs per person (tokens need no JSON escaping).
         kind, channel, aid = "order_notified", self.channel, activation.id
-        tail = f'","drill":{"true" if activation.is_drill else "false"}}}'
+        drill = "true" if activation.is_drill else "false"
+        tail = f'","drill":{drill}}}'
         link_head = encode_payload(link_url(self.base_url, ""))[:-1]
         heads: dict[tuple, str] = {}
         rows = []
         for oid, pid, arrive_by, zh, en, site in orders:
-            token = links.get(pid)
-            if token is None:
+            if pid not in targets:
                 continue
+            token = links.get(pid)
             shape = (zh, en, site, arrive_by)
             head = heads.get(shape)
             if head is None:
                 payload = {"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by)}
-                check_notice(kind, channel, {**payload, "link": link_url(self.base_url, token),
+                check_notice(kind, channel, {**payload, "link": link_url(self.base_url, "x" * 43),
                                              "drill": activation.is_drill}, f"order:{oid}:notified")
-                head = heads[shape] = f'{encode_payload(payload)[:-1]},"link":{link_head}'
-            rows.append((kind, channel, pid, aid, oid, f"order:{oid}:notified", f"{head}{token}{tail}"))
+                head = heads[shape] = encode_payload(payload)[:-1]
+            body = f'{head},"link":{link_head}{token}{tail}' if token is not None else f'{head},"drill":{drill}}}'
+            rows.append((kind, channel, pid, aid, oid, f"order:{oid}:notified", body))
         return await enqueue_encoded(session, rows)
 
     async def step(self, session: AsyncSession, activation: Activation, order: Order, step: str) -> int:

@@ -139,6 +139,39 @@ async def test_raise_level_keeps_people_and_end_releases_everyone(client, demo, 
     assert r.status_code == 409
 
 
+async def test_someone_picked_again_after_a_level_change_is_told_of_the_new_order(client, demo, settings):
+    """Lowering cancels orders; raising again may pick the same people: each new order is notified, the person
+    keeps the personal link they already hold (only its hash is stored, so it is not sent again)."""
+    import json
+
+    from sqlalchemy import text
+
+    admin = await login(client, "admin")
+    act = (await activate(client, admin, demo["street"], level="I")).json()
+    for level in ("IV", "I"):
+        r = await client.post(f"/api/v1/activations/{act['id']}/level", headers=admin, json={"level": level})
+        assert r.status_code == 200, r.text
+    from mobilize.db import create_engine
+
+    engine = create_engine(settings.database_url)
+    async with engine.connect() as conn:
+        orders = (await conn.execute(text(
+            "SELECT id, person_id FROM orders WHERE activation_id = :a AND status = 'notified'"), {"a": act["id"]})).all()
+        cancelled = {pid for (pid,) in await conn.execute(text(
+            "SELECT person_id FROM orders WHERE activation_id = :a AND status = 'cancelled'"), {"a": act["id"]})}
+        told = {key: json.loads(payload) if isinstance(payload, str) else payload for key, payload in await conn.execute(
+            text("SELECT dedupe_key, payload FROM outbox WHERE activation_id = :a AND kind = 'order_notified'"),
+            {"a": act["id"]})}
+    await engine.dispose()
+    again = [(oid, pid) for oid, pid in orders if pid in cancelled]
+    assert again, "the raise picked nobody whose order the lowering cancelled: the case is not exercised"
+    for oid, _pid in orders:
+        assert f"order:{oid}:notified" in told, f"order {oid} was never notified"
+    for oid, _pid in again:
+        payload = told[f"order:{oid}:notified"]
+        assert payload["post"] and "report_by" in payload
+
+
 async def test_drill_never_touches_people_on_a_real_activation(client, demo, settings):
     admin = await login(client, "admin")
     real = (await activate(client, admin, demo["community_a"], level="I")).json()
