@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from mobilize import audit, idempotency
 from mobilize.activations.dispatch import order_state, transition_records, transition_values
@@ -199,7 +200,9 @@ class AnswerWriter:
         """Write ``batch`` in one transaction; return per press (status, answer) or the error it gets."""
         start = time.perf_counter()
         bind = self.sessionmaker.kw.get("bind")
-        if bind is not None and bind.dialect.driver == "aiosqlite":
+        # The raw path needs a connection of its own per checkout (a file database's pool); an in-memory
+        # database shares one connection (StaticPool), whose open transaction the raw BEGIN would collide with.
+        if bind is not None and bind.dialect.driver == "aiosqlite" and not isinstance(bind.pool, StaticPool):
             async with self.gate, bind.connect() as conn:
                 # aiosqlite's connection queues calls to its own thread (as SQLAlchemy's adapter does with
                 # it): the batch is one such call, on the sqlite3 connection that thread owns.
