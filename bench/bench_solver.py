@@ -230,25 +230,26 @@ def main() -> None:
         c0 = int(a.g_comm[g0])
         street = street_people[int(a.comm_street_idx[c0])]
         ap = again.problem
+
+        def with_pick(best: int, ap=ap, i=i, g0=g0):
+            """The re-solve's problem with the decliner's slot given to ``best`` (-1: left empty), nothing else moved."""
+            g_of = sol.group_of.copy()
+            g_of[i] = -1
+            if best >= 0:
+                g_of[best] = g0
+            return solver_module._finish(ap, g_of, {})
+
         t = time.perf_counter()
         best = greedy_idle(ap.arrays, ap.anchors, sol.group_of, g0, street)
         alt["greedy_t"].append(time.perf_counter() - t)
-        g_of = sol.group_of.copy()
-        g_of[i] = -1
-        if best >= 0:
-            g_of[best] = g0
-        greedy = solver_module._finish(ap, g_of, {})
+        greedy = with_pick(best)
         alt["greedy_opt"].append(greedy.objective == again.objective)
         alt["greedy_empty"].append(greedy.unfilled > again.unfilled)
         alt["greedy_cheaper"].append(greedy.objective < again.objective)
         # kept to the solver's network: borrowing from the street only into a short slot group (blocks.py)
         short = bool(ap.blocks[c0].short[np.flatnonzero(ap.blocks[c0].groups == g0)[0]]) and a.policy.borrowing
         best = greedy_idle(ap.arrays, ap.anchors, sol.group_of, g0, street if short else street[a.p_comm[street] == c0])
-        g_of = sol.group_of.copy()
-        g_of[i] = -1
-        if best >= 0:
-            g_of[best] = g0
-        kept = solver_module._finish(ap, g_of, {})
+        kept = with_pick(best)
         alt["kept_opt"].append(kept.objective == again.objective)
         alt["kept_empty"].append(kept.unfilled > again.unfilled)
 

@@ -70,10 +70,22 @@ async def append_many(session: AsyncSession, events: Sequence[NewEvent]) -> list
     """
     if not events:
         return []
+    counts = _counts(events)
+    stored = _numbered(events, counts, await _allocate(session, counts))
+    await _insert(session, stored)
+    _queue(session, stored)
+    return stored
+
+
+def _counts(events: Sequence[NewEvent]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for new in events:
         counts[new.stream] += 1
-    last = await _allocate(session, counts)
+    return counts
+
+
+def _numbered(events: Sequence[NewEvent], counts: dict[str, int], last: dict[str, int]) -> list[Event]:
+    """Return ``events`` as stored: each stream's block of ``counts`` seqs ends at ``last`` (as allocated)."""
     next_seq = {stream: last[stream] - n + 1 for stream, n in counts.items()}
     now = datetime.now(UTC)
     stored: list[Event] = []
@@ -81,8 +93,6 @@ async def append_many(session: AsyncSession, events: Sequence[NewEvent]) -> list
         seq = next_seq[new.stream]
         next_seq[new.stream] = seq + 1
         stored.append(Event(new.stream, seq, new.type, new.at or now, new.body))
-    await _insert(session, stored)
-    _queue(session, stored)
     return stored
 
 
@@ -163,9 +173,7 @@ def append_many_sqlite(connection: sqlite3.Connection, events: Sequence[NewEvent
     """
     if not events:
         return []
-    counts: dict[str, int] = defaultdict(int)
-    for new in events:
-        counts[new.stream] += 1
+    counts = _counts(events)
     streams = sorted(counts)
     last: dict[str, int] = {}
     for i in range(0, len(streams), 400):  # 2 variables a stream, far below SQLite's limit
@@ -175,13 +183,7 @@ def append_many_sqlite(connection: sqlite3.Connection, events: Sequence[NewEvent
                + " ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + excluded.last_seq"
                " RETURNING stream, last_seq")
         last.update(connection.execute(sql, [v for s in chunk for v in (s, counts[s])]).fetchall())
-    next_seq = {stream: last[stream] - n + 1 for stream, n in counts.items()}
-    now = datetime.now(UTC)
-    stored: list[Event] = []
-    for new in events:
-        seq = next_seq[new.stream]
-        next_seq[new.stream] = seq + 1
-        stored.append(Event(new.stream, seq, new.type, new.at or now, new.body))
+    stored = _numbered(events, counts, last)
     connection.executemany(f"INSERT INTO {event_log.name} (stream, seq, type, at, body) VALUES (?, ?, ?, ?, ?)",
                            _sqlite_rows(stored))
     return stored

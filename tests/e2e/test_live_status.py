@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
+import shutil
+import sys
 
 import httpx
 import pytest
@@ -32,6 +36,15 @@ async def token(client, username: str) -> str:
     return r.json()["access_token"]
 
 
+async def street_flood_iv(client, codes) -> tuple[str, dict[str, str], dict]:
+    """Log in as admin and activate the demo street at flood IV; return (token, headers, activation)."""
+    admin = await token(client, "admin")
+    headers = {"Authorization": f"Bearer {admin}"}
+    act = (await client.post("/api/v1/activations", headers=headers,
+                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    return admin, headers, act
+
+
 def ws_url(server, tok: str) -> str:
     return f"ws://127.0.0.1:{server.port}/api/v1/ws?token={tok}"
 
@@ -54,11 +67,6 @@ async def receive(ws, until=lambda m: True, limit=20000) -> list[dict]:
 async def test_a_change_made_from_the_command_line_reaches_the_watching_command_center(hub, settings, tmp_path):
     """``mobilize level`` runs in another process on the same database while the server serves a watcher:
     with the in-memory hub the server follows the log; with Redis the command publishes itself."""
-    import os
-    import secrets
-    import shutil
-    import sys
-
     from tests.conftest import REDIS_URL
 
     hub_url = "memory://" if hub == "memory" else f"{REDIS_URL.split('?')[0]}?prefix=cli-{secrets.token_hex(4)}"
@@ -77,14 +85,7 @@ async def test_a_change_made_from_the_command_line_reaches_the_watching_command_
 
 
 async def _command_line_change_is_seen(client, server, codes, settings, hub_url):
-    import os
-    import shutil
-    import sys
-
-    admin = await token(client, "admin")
-    headers = {"Authorization": f"Bearer {admin}"}
-    act = (await client.post("/api/v1/activations", headers=headers,
-                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    admin, headers, act = await street_flood_iv(client, codes)
     channel = f"activation:{act['id']}"
     async with connect(ws_url(server, admin)) as ws:
         await ws.send(json.dumps({"type": "subscribe", "channel": channel, "since": None}))
@@ -115,10 +116,7 @@ async def _command_line_change_is_seen(client, server, codes, settings, hub_url)
 
 async def test_command_center_sees_the_switch_live_and_catches_up(live):
     client, server, codes = live
-    admin = await token(client, "admin")
-    headers = {"Authorization": f"Bearer {admin}"}
-    act = (await client.post("/api/v1/activations", headers=headers,
-                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    admin, headers, act = await street_flood_iv(client, codes)
     channel = f"activation:{act['id']}"
     async with connect(ws_url(server, admin)) as ws:
         await ws.send(json.dumps({"type": "subscribe", "channel": channel, "since": None}))

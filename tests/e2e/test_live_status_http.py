@@ -6,15 +6,12 @@ import json
 
 from websockets.asyncio.client import connect
 
-from tests.e2e.test_live_status import live, receive, token, ws_url  # noqa: F401 - the fixture
+from tests.e2e.test_live_status import live, receive, street_flood_iv, token, ws_url  # noqa: F401 - the fixture
 
 
 async def test_stats_and_events_match_what_the_websocket_sends(live):  # noqa: F811
     client, server, codes = live
-    admin = await token(client, "admin")
-    headers = {"Authorization": f"Bearer {admin}"}
-    act = (await client.post("/api/v1/activations", headers=headers,
-                             json={"scope": codes["street"], "hazard": "flood", "level": "IV"})).json()
+    admin, headers, act = await street_flood_iv(client, codes)
     base = f"/api/v1/activations/{act['id']}"
     stats = (await client.get(f"{base}/stats", headers=headers)).json()
     assert stats["type"] == "stats" and stats["channel"] == f"activation:{act['id']}"

@@ -185,7 +185,7 @@ async def test_only_plain_presses_take_the_fast_route_the_rest_keep_the_document
 
 
 async def test_a_batch_that_fails_at_its_last_write_leaves_nothing_behind(client, demo, settings, app, monkeypatch):
-    from mobilize.activations import answers
+    from mobilize.activations import answer_batch
     from mobilize.activations.models import IdempotencyRecord
 
     _admin, act = await start(client, demo)
@@ -195,8 +195,8 @@ async def test_a_batch_that_fails_at_its_last_write_leaves_nothing_behind(client
     def broken(*_args, **_kwargs):
         raise RuntimeError("the disk is full")
     # The events are appended last, after the orders, audit rows and keys were written in the transaction.
-    monkeypatch.setattr(answers, "append_many", broken)
-    monkeypatch.setattr(answers, "append_many_sqlite", broken)
+    monkeypatch.setattr(answer_batch, "append_many", broken)
+    monkeypatch.setattr(answer_batch, "append_many_sqlite", broken)
     writer = app.state.answers
     failed = await asyncio.gather(*(writer.submit(t, "acknowledge", key=f"broken-ack-{i:02}", reason=None, note=None,
                                                   now=utcnow()) for i, t in enumerate(tokens)), return_exceptions=True)
