@@ -26,14 +26,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mobilize.blocks import edge_costs
 from mobilize.costs import Arrays, CostPolicy, Person, Post
+from mobilize.plans import PostSpec
 from mobilize.solver import Assignment, solve
 
-__all__ = ["Street", "cheapest", "first_of_equals", "slot_number", "solve_slot"]
+if TYPE_CHECKING:
+    from scenarios.activation import OrderRec
+    from scenarios.world import World
+
+__all__ = ["BackupSearch", "Street", "cheapest", "first_of_equals", "slot_number", "solve_slot", "street_of"]
 
 
 class Street:
@@ -152,3 +159,81 @@ def solve_slot(slot: int, people: Sequence[Person], street: Street, candidates: 
             _SOLVED.clear()
         _SOLVED[key] = out
     return out
+
+
+def street_of(world: World, borrowing: bool, key: str, people: list[Person],
+               by_street: dict[str, list[int]]) -> Street:
+    """Return a street's people as :class:`scenarios.backups.Street` arrays (kept with the world)."""
+    streets = world.memo.setdefault(("streets", borrowing), {})
+    got = streets.get(key)
+    if got is None:
+        got = streets[key] = Street(people, by_street.get(key, ()))
+    return got
+
+
+class BackupSearch:
+    """The drill activation's backup search (``dispatch.find_backup`` on the world's arrays).
+
+    Mixed into :class:`scenarios.activation.MemoryActivation`, whose state it reads: ``world``, ``people``,
+    ``by_street``, ``policy``, ``cost_policy``, ``specs``, ``blocked``, ``cut``, ``cut_number``,
+    ``confined_at``, ``ended``, ``trace``, ``_slots`` and its ``_street``, ``_demand`` and ``_dispatch``.
+    """
+
+    def _pool(self, street: Street, key: str, need: frozenset, any_of: frozenset,
+              leader_part: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Return who of ``street`` may take part in a backup search for such a slot, and who fits it.
+
+        Both as street positions: the pool (ascending), and a mask over the street of who fits. Someone
+        who cannot fit (lacks the skills, or is no designated leader for the leader part) gets no edge;
+        left out, they change nothing — except a squad member, who still counts towards the squad's
+        anchor post, so squad members always stay in. Fixed per world: kept with it.
+        """
+        pools = self.world.memo.setdefault(("pools", self.policy.borrowing), {})
+        got = pools.get((key, need, any_of, leader_part))
+        if got is None:
+            ps = self.people
+            fit = np.array([need <= ps[i].skills and (not any_of or bool(any_of & ps[i].skills))
+                            and (ps[i].leader or not leader_part) for i in street.idx.tolist()], dtype=bool)
+            got = pools[(key, need, any_of, leader_part)] = (np.flatnonzero(fit | (street.squad >= 0)), fit)
+        return got
+
+    def _inside(self, spec: PostSpec) -> int:
+        """Return the number of the cut grid ``spec`` stands in (-1: outside every cut grid)."""
+        grid = self.world.grid_of_post(spec.site_code)
+        return self.cut_number.get(grid, -1) if grid is not None else -1
+
+    def find_backup(self, rec: OrderRec, t: float) -> OrderRec | None:
+        """Give a freed slot to the best available backup (``dispatch.find_backup``), or report it short."""
+        spec = self.specs.get(rec.post)
+        if spec is None or self.ended:
+            return None
+        street_key = self._street(spec)
+        street = street_of(self.world, self.policy.borrowing, street_key, self.people, self.by_street)
+        pool, fit = self._pool(street, street_key, spec.skills_all, spec.skills_any, rec.leader_part)
+        people = pool[~self.blocked[street.idx[pool]]]  # street positions, ascending
+        if self.cut:
+            people = people[self.confined_at[street.idx[people]] == self._inside(spec)]
+        if not fit[people].any():
+            solution = None  # no edge at all: the solve would find nobody
+        else:
+            got = self._slots.get((id(spec), rec.leader_part))
+            if got is None or got[0] is not spec:  # the one-slot demand, and its number for the caches
+                demand = replace(self._demand(spec), headcount=1, leader_required=rec.leader_part)
+                numbers = self.world.memo.setdefault("slots", {})
+                got = self._slots[(id(spec), rec.leader_part)] = (
+                    spec, demand, slot_number(numbers, (self.policy.borrowing, self.cost_policy, demand)))
+            _, demand, slot = got
+            # The post's own community first: a one-slot group is short (街道统筹) exactly when its community
+            # has nobody for it, and then, only then, the street's other people get edges. Squads never span
+            # communities, so this first solve is the full solve whenever it finds someone. Each solve gets
+            # its candidates without the dominated ones (scenarios.backups).
+            own = people[street.comm[people] == street.comm_of.get(spec.community, -1)]
+            solution = solve_slot(slot, self.people, street, own, demand, self.cost_policy)
+            if not solution and len(own) < len(people):
+                self.trace.count("backup_street_solves")
+                solution = solve_slot(slot, self.people, street, people, demand, self.cost_policy)
+        if not solution:
+            self.trace.count("backup_none")
+            return None
+        self.trace.count("backup_found")
+        return self._dispatch(solution, t)[0]

@@ -15,9 +15,9 @@ from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
 from mobilize.activations.service import (
-    Phases, cancel_drill_orders, check_plan_request, gc_paused, get_activation, may_activate, policy_of, solve_and_encode,
-    summary_of,
+    cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, summary_of,
 )
+from mobilize.activations.solving import Phases, gc_paused, solve_and_encode
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
 from mobilize.db import utcnow

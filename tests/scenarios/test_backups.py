@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import scenarios.activation as activation
 from mobilize.costs import CostPolicy, Person, Post
 from mobilize.solver import solve
 from scenarios import backups
@@ -52,7 +51,7 @@ def test_every_backup_is_what_the_full_solve_gives(name, monkeypatch):
         checked.append(len(candidates))
         return got
 
-    monkeypatch.setattr(activation, "solve_slot", both)
+    monkeypatch.setattr(backups, "solve_slot", both)
     scenario = load_scenario(shipped()[name])
     for variant in (scenario.baseline, *scenario.variants):
         Drill(replace(scenario, variants=()), 3, variant).run()
