@@ -112,8 +112,11 @@ def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.nd
     """
     pol = a.policy
     post = a.g_post[groups][:, None]
-    total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.q_lat[post], a.q_lon[post],
-                           pol.minutes_per_km)
+    sites, site_row = np.unique(a.q_site[post[:, 0]], return_inverse=True)  # travel once per site
+    total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.site_lat[sites][:, None],
+                           a.site_lon[sites][:, None], pol.minutes_per_km)
+    if len(sites) < len(groups):
+        total = total[site_row.reshape(-1)]
     ok = total <= pol.max_travel_minutes
     ok &= a.qualifies(groups, people)
     if pol.travel_per_minute != 1:

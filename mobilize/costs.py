@@ -222,6 +222,10 @@ class Arrays:
         masks = {s: self._mask(s) for s in set(skills)}  # people share a few skill sets
         self.p_skill = np.array([masks[s] for s in skills], dtype=np.uint64)
         self.p_leader = np.array(leader, dtype=bool)
+        kinds: dict[tuple[frozenset, bool], int] = {}  # (skills, leader): qualifies() works on these few
+        self.p_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(skills, leader)], dtype=np.int64)
+        self.kind_skill = np.array([masks[s] for s, _ in kinds], dtype=np.uint64)
+        self.kind_leader = np.array([x for _, x in kinds], dtype=bool)
         self.p_eligible = np.array(eligible, dtype=bool)
         self.p_duty = np.array(duty, dtype=np.int64)
         index = self.post_index
@@ -244,6 +248,10 @@ class Arrays:
         self.q_comm = np.array([self.comm_index[q.community] for q in qs], dtype=np.int64)
         self.q_lat = np.array([q.lat for q in qs], dtype=float)
         self.q_lon = np.array([q.lon for q in qs], dtype=float)
+        sites: dict[tuple[float, float], int] = {}  # posts share sites: travel is computed once per site
+        self.q_site = np.array([sites.setdefault((q.lat, q.lon), len(sites)) for q in qs], dtype=np.int64)
+        self.site_lat = np.array([x for x, _ in sites], dtype=float)
+        self.site_lon = np.array([y for _, y in sites], dtype=float)
         g_post, g_leader, g_cap, g_unfilled = [], [], [], []
         pol = self.policy
         for i, q in enumerate(qs):
@@ -264,6 +272,13 @@ class Arrays:
         any_m = np.array([self._mask(q.skills_any) for q in qs], dtype=np.uint64)
         self.g_all = all_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
         self.g_any = any_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
+        kinds: dict[tuple[int, int, bool], int] = {}
+        self.g_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(self.g_all.tolist(), self.g_any.tolist(),
+                                                                             g_leader)], dtype=np.int64)
+        need, anym, lead = (np.array(x, dtype=t)[:, None] for x, t in zip(zip(*kinds) if kinds else ((), (), ()),
+                                                                           (np.uint64, np.uint64, bool)))
+        sk = self.kind_skill[None, :]
+        self.kind_ok = ((sk & need) == need) & ((anym == 0) | ((sk & anym) != 0)) & (~lead | self.kind_leader[None, :])
 
     def with_changes(self, removed: Iterable[Hashable], added: Sequence[Post]) -> Arrays:
         """Return a copy with ``removed`` people made ineligible and ``added`` posts appended.
@@ -325,14 +340,13 @@ class Arrays:
         return f"{pid}.leader" if self.g_leader[g] else str(pid)
 
     def qualifies(self, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
-        """Return the (groups × people) mask of who may fill which slot group, travel aside."""
-        sk = self.p_skill[people][None, :]
-        need = self.g_all[groups][:, None]
-        anym = self.g_any[groups][:, None]
-        ok = (sk & need) == need
-        ok &= (anym == 0) | ((sk & anym) != 0)
+        """Return the (groups × people) mask of who may fill which slot group, travel aside.
+
+        Looked up in ``kind_ok``: whether a (skills, leader) kind of person qualifies for a (skills
+        needed, leader part) kind of slot group, worked out once per pair of kinds.
+        """
+        ok = self.kind_ok[self.g_kind[groups]][:, self.p_kind[people]]
         ok &= self.p_eligible[people][None, :]
-        ok &= ~self.g_leader[groups][:, None] | self.p_leader[people][None, :]
         return ok
 
     def components(self, groups, people, anchors: np.ndarray, cur_post: np.ndarray | None,
