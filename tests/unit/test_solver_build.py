@@ -74,3 +74,29 @@ def test_components_are_networkx_connected_components(n, borrows):
     graph.add_edges_from((c, x) for c in range(n) for x in lenders[c])
     expected = sorted(tuple(sorted(k)) for k in nx.connected_components(graph))
     assert components(A, blocks, range(n)) == expected
+
+
+SKILLS = ("medical", "driving", "boat")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.sampled_from(SKILLS)), st.booleans(), st.booleans()), min_size=1, max_size=8),
+       st.lists(st.tuples(st.sets(st.sampled_from(SKILLS)), st.sets(st.sampled_from(SKILLS)), st.booleans(),
+                          st.integers(1, 3)), min_size=1, max_size=6))
+def test_qualifies_by_kind_is_the_rule_pair_by_pair(people, posts):
+    """Who may fill what, looked up per kind of person and slot group, is the rule applied to every pair."""
+    from mobilize.costs import Arrays, CostPolicy, Person, Post
+
+    a = Arrays([Person(i, "C", "S", 30.0, 120.0, frozenset(s), leader=lead, eligible=ok)
+                for i, (s, lead, ok) in enumerate(people)],
+               [Post(f"q{k}", "C", "S", 30.0, 120.0, headcount=h, skills_all=frozenset(x), skills_any=frozenset(y),
+                     leader_required=lead) for k, (x, y, lead, h) in enumerate(posts)], CostPolicy())
+    groups, persons = np.arange(len(a.g_post)), np.arange(len(a.people))
+    got = a.qualifies(groups, persons)
+    for g in groups.tolist():
+        q = a.posts[a.g_post[g]]
+        for i in persons.tolist():
+            p = a.people[i]
+            want = (p.eligible and q.skills_all <= p.skills and (not q.skills_any or bool(q.skills_any & p.skills))
+                    and (p.leader or not a.g_leader[g]))
+            assert bool(got[g, i]) == want
