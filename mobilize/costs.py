@@ -219,13 +219,14 @@ class Arrays:
         self.p_comm = np.array([self.comm_index[c] for c in comm], dtype=np.int64)
         self.p_lat = np.array(lat, dtype=float)
         self.p_lon = np.array(lon, dtype=float)
-        masks = {s: self._mask(s) for s in set(skills)}  # people share a few skill sets
-        self.p_skill = np.array([masks[s] for s in skills], dtype=np.uint64)
+        sets = {s: i for i, s in enumerate(set(skills))}  # people share a few skill sets
+        set_of = np.array([sets[s] for s in skills], dtype=np.int64)
+        masks = np.array([self._mask(s) for s in sets], dtype=np.uint64)
+        self.p_skill = masks[set_of] if len(set_of) else np.zeros(0, dtype=np.uint64)
         self.p_leader = np.array(leader, dtype=bool)
-        kinds: dict[tuple[frozenset, bool], int] = {}  # (skills, leader): qualifies() works on these few
-        self.p_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(skills, leader)], dtype=np.int64)
-        self.kind_skill = np.array([masks[s] for s, _ in kinds], dtype=np.uint64)
-        self.kind_leader = np.array([x for _, x in kinds], dtype=bool)
+        # a person's kind, 2 × skill set + leader: qualifies() works on these few
+        self.p_kind = set_of * 2 + self.p_leader
+        self.kind_skill, self.kind_leader = np.repeat(masks, 2), np.tile([False, True], len(masks))
         self.p_eligible = np.array(eligible, dtype=bool)
         self.p_duty = np.array(duty, dtype=np.int64)
         index = self.post_index
