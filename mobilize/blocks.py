@@ -112,11 +112,13 @@ def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.nd
     """
     pol = a.policy
     post = a.g_post[groups][:, None]
-    sites, site_row = np.unique(a.q_site[post[:, 0]], return_inverse=True)  # travel once per site
+    row: dict[int, int] = {}  # travel once per site (a dict: np.unique costs more on a few dozen groups)
+    site_row = [row.setdefault(x, len(row)) for x in a.q_site[post[:, 0]].tolist()]
+    sites = np.array(list(row), dtype=np.int64)
     total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.site_lat[sites][:, None],
                            a.site_lon[sites][:, None], pol.minutes_per_km)
     if len(sites) < len(groups):
-        total = total[site_row.reshape(-1)]
+        total = total[site_row]
     ok = total <= pol.max_travel_minutes
     ok &= a.qualifies(groups, people)
     if pol.travel_per_minute != 1:
@@ -130,7 +132,7 @@ def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.nd
         np.add(total, pol.borrow, out=total, where=p_comm[None, :] != g_comm[:, None])
     sq = a.p_squad[people]
     if (sq >= 0).any():
-        anchor = np.append(anchors, -1)[sq]  # no squad (-1) reads the appended -1
+        anchor = anchors[sq]  # what no squad (-1) reads is masked out below
         np.add(total, pol.squad_split, out=total, where=(sq >= 0)[None, :] & (anchor[None, :] != post))
     total[~ok] = -1
     return total
