@@ -273,11 +273,12 @@ class Arrays:
         any_m = np.array([self._mask(q.skills_any) for q in qs], dtype=np.uint64)
         self.g_all = all_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
         self.g_any = any_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
-        kinds: dict[tuple[int, int, bool], int] = {}
+        kinds: dict[tuple[int, int, bool], int] = {}  # (skills_all, skills_any, leader part): a few kinds
         self.g_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(self.g_all.tolist(), self.g_any.tolist(),
                                                                              g_leader)], dtype=np.int64)
-        need, anym, lead = (np.array(x, dtype=t)[:, None] for x, t in zip(zip(*kinds) if kinds else ((), (), ()),
-                                                                           (np.uint64, np.uint64, bool)))
+        need = np.array([k[0] for k in kinds], dtype=np.uint64)[:, None]
+        anym = np.array([k[1] for k in kinds], dtype=np.uint64)[:, None]
+        lead = np.array([k[2] for k in kinds], dtype=bool)[:, None]
         sk = self.kind_skill[None, :]
         self.kind_ok = ((sk & need) == need) & ((anym == 0) | ((sk & anym) != 0)) & (~lead | self.kind_leader[None, :])
 
