@@ -7,8 +7,8 @@
    alone. Only short groups get edges from eligible people of B's street's other communities, at
    the extra ``borrow`` cost. A community that is not short borrows nobody; with the policy's
    ``borrowing`` off, nobody borrows at all.
-3. **Decomposition.** Communities joined by a borrow edge form a component (networkx
-   ``connected_components`` on the community graph). Components share no person and no slot, so
+3. **Decomposition.** Communities joined by a borrow edge form a component (the connected
+   components of the community graph, by union-find). Components share no person and no slot, so
    solving each optimally solves the whole problem optimally.
 4. **Solve.** :func:`match` solves a component exactly with SciPy's ``min_weight_full_bipartite_matching``
    (LAPJVsp, C++) on slots: on these sparse assignment networks it is about five times faster than
@@ -21,13 +21,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from mobilize.costs import Arrays, travel_minutes
-from mobilize.squads import ranges
 
 try:  # OR-tools' C++ min-cost flow: a second exact method, to cross-check (bench/bench_solver.py)
     from ortools.graph.python import min_cost_flow as _ortools
@@ -35,7 +33,7 @@ except ImportError:  # pragma: no cover
     _ortools = None
 
 __all__ = ["Block", "build_blocks", "edge_costs", "short_groups", "components", "same_block", "match",
-           "match_one_slot", "match_scipy", "match_mcf"]
+           "match_one_slot", "match_scipy", "slot_matrix", "match_mcf"]
 
 
 @dataclass(slots=True)
@@ -114,8 +112,13 @@ def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.nd
     """
     pol = a.policy
     post = a.g_post[groups][:, None]
-    total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.q_lat[post], a.q_lon[post],
-                           pol.minutes_per_km)
+    row: dict[int, int] = {}  # travel once per site (a dict: np.unique costs more on a few dozen groups)
+    site_row = [row.setdefault(x, len(row)) for x in a.q_site[post[:, 0]].tolist()]
+    sites = np.array(list(row), dtype=np.int64)
+    total = travel_minutes(a.p_lat[people][None, :], a.p_lon[people][None, :], a.site_lat[sites][:, None],
+                           a.site_lon[sites][:, None], pol.minutes_per_km)
+    if len(sites) < len(groups):
+        total = total[site_row]
     ok = total <= pol.max_travel_minutes
     ok &= a.qualifies(groups, people)
     if pol.travel_per_minute != 1:
@@ -129,7 +132,7 @@ def edge_costs(a: Arrays, anchors: np.ndarray, groups: np.ndarray, people: np.nd
         np.add(total, pol.borrow, out=total, where=p_comm[None, :] != g_comm[:, None])
     sq = a.p_squad[people]
     if (sq >= 0).any():
-        anchor = np.append(anchors, -1)[sq]  # no squad (-1) reads the appended -1
+        anchor = anchors[sq]  # what no squad (-1) reads is masked out below
         np.add(total, pol.squad_split, out=total, where=(sq >= 0)[None, :] & (anchor[None, :] != post))
     total[~ok] = -1
     return total
@@ -148,23 +151,37 @@ def short_groups(ok: np.ndarray, cap: np.ndarray) -> np.ndarray:
         return cap > 0
     if len(ok) == 1:  # one slot group (a backup search): short when fewer qualify than it holds
         return np.array([ok.sum() < cap[0]])
-    sets, inverse = np.unique(np.packbits(ok, axis=1), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    q = np.unpackbits(sets, axis=1, count=ok.shape[1]).astype(np.float32)
+    keys = list(map(bytes, np.packbits(ok, axis=1)))  # a dict finds the sets faster than np.unique(axis=0)
+    first: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    number = {key: n for n, key in enumerate(first)}
+    inverse = np.array([number[key] for key in keys], dtype=np.int64)
+    q = ok[list(first.values())].astype(np.float32)
     outside = q @ (1.0 - q).T  # outside[x, y]: people who qualify for set x but not for set y
-    cap_of_set = np.bincount(inverse, weights=cap, minlength=len(sets))
+    cap_of_set = np.bincount(inverse, weights=cap, minlength=len(q))
     demand = (outside == 0).T.astype(np.float64) @ cap_of_set
     return (q.sum(axis=1) < demand)[inverse]
 
 
 def components(a: Arrays, blocks: Sequence[Block], communities: Iterable[int]) -> list[tuple[int, ...]]:
     """Return the independent components among ``communities``: joined where one borrows from another."""
-    graph = nx.Graph()
-    graph.add_nodes_from(communities)
-    for c in list(graph):
-        lenders = np.unique(a.p_comm[blocks[c].b_person])
-        graph.add_edges_from((c, int(x)) for x in lenders.tolist())
-    return sorted(tuple(sorted(k)) for k in nx.connected_components(graph))
+    parent = {c: c for c in communities}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = c = parent[parent[c]]
+        return c
+
+    n = len(a.communities)
+    for c in list(parent):
+        for lender in np.flatnonzero(np.bincount(a.p_comm[blocks[c].b_person], minlength=n)).tolist():
+            parent.setdefault(lender, lender)
+            parent[root(lender)] = root(c)
+    members: dict[int, list[int]] = {}
+    for c in parent:
+        members.setdefault(root(c), []).append(c)
+    return sorted(tuple(sorted(k)) for k in members.values())
 
 
 def same_block(x: Block, y: Block) -> bool:
@@ -236,16 +253,35 @@ def match_scipy(r, j, cost, cap, unfilled, n_people) -> np.ndarray:
     Rows of the matrix are slots (a group of capacity ``h`` gives ``h`` rows), columns are people
     plus one private dummy column per slot carrying its unfilled cost; costs are offset by +1.
     """
-    start = np.concatenate([[0], np.cumsum(cap)])
-    n_slots = int(start[-1])
-    reps = cap[r]
-    slot = np.repeat(start[r], reps) + ranges(reps)
-    rows = np.concatenate([slot, np.arange(n_slots)])
-    cols = np.concatenate([np.repeat(j, reps), n_people + np.arange(n_slots)])
-    data = np.concatenate([np.repeat(cost, reps), np.repeat(unfilled, cap)]).astype(np.float64) + 1
-    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_slots, n_people + n_slots))
-    row_ind, col_ind = min_weight_full_bipartite_matching(matrix)
+    row_ind, col_ind = min_weight_full_bipartite_matching(slot_matrix(r, j, cost, cap, unfilled, n_people))
     real = col_ind < n_people
     row_col = np.full(n_people, -1, dtype=np.int64)
     row_col[col_ind[real]] = np.repeat(np.arange(len(cap)), cap)[row_ind[real]]
     return row_col
+
+
+def slot_matrix(r, j, cost, cap, unfilled, n_people) -> sp.csr_matrix:
+    """Return :func:`match_scipy`'s matrix, built directly in canonical CSR form.
+
+    A slot's row holds its group's edges by column, then the slot's own unfilled column: the very
+    arrays SciPy makes of the same entries given as coordinates (LAPJVsp breaks ties by them), at a
+    third of the cost: edges are sorted once per group, not once per slot.
+    """
+    n_groups = len(cap)
+    slot_group = np.repeat(np.arange(n_groups), cap)
+    n_slots = len(slot_group)
+    order = np.argsort(r * n_people + j, kind="stable")  # by group, then person: nearly sorted already
+    deg = np.bincount(r, minlength=n_groups)
+    length = deg[slot_group] + 1
+    indptr = np.zeros(n_slots + 1, dtype=np.int64)
+    np.cumsum(length, out=indptr[1:])
+    nnz = int(indptr[-1])
+    # entry k of slot s's row is sorted edge first[group] + k, its last one the unfilled column s
+    first = np.cumsum(deg) - deg
+    src = np.arange(nnz) + np.repeat(first[slot_group] - indptr[:-1], length)
+    src[indptr[1:] - 1] = len(r) + np.arange(n_slots)
+    index = np.int32 if max(nnz, n_people + n_slots) < np.iinfo(np.int32).max else np.int64
+    cols = np.concatenate([j[order], n_people + np.arange(n_slots)]).astype(index)
+    data = np.concatenate([cost[order], unfilled[slot_group]]).astype(np.float64) + 1
+    return sp.csr_matrix((data[src], cols[src], indptr.astype(index)), shape=(n_slots, n_people + n_slots))
+

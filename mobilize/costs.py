@@ -219,9 +219,14 @@ class Arrays:
         self.p_comm = np.array([self.comm_index[c] for c in comm], dtype=np.int64)
         self.p_lat = np.array(lat, dtype=float)
         self.p_lon = np.array(lon, dtype=float)
-        masks = {s: self._mask(s) for s in set(skills)}  # people share a few skill sets
-        self.p_skill = np.array([masks[s] for s in skills], dtype=np.uint64)
+        sets = {s: i for i, s in enumerate(set(skills))}  # people share a few skill sets
+        set_of = np.array([sets[s] for s in skills], dtype=np.int64)
+        masks = np.array([self._mask(s) for s in sets], dtype=np.uint64)
+        self.p_skill = masks[set_of] if len(set_of) else np.zeros(0, dtype=np.uint64)
         self.p_leader = np.array(leader, dtype=bool)
+        # a person's kind, 2 × skill set + leader: qualifies() works on these few
+        self.p_kind = set_of * 2 + self.p_leader
+        self.kind_skill, self.kind_leader = np.repeat(masks, 2), np.tile([False, True], len(masks))
         self.p_eligible = np.array(eligible, dtype=bool)
         self.p_duty = np.array(duty, dtype=np.int64)
         index = self.post_index
@@ -244,6 +249,10 @@ class Arrays:
         self.q_comm = np.array([self.comm_index[q.community] for q in qs], dtype=np.int64)
         self.q_lat = np.array([q.lat for q in qs], dtype=float)
         self.q_lon = np.array([q.lon for q in qs], dtype=float)
+        sites: dict[tuple[float, float], int] = {}  # posts share sites: travel is computed once per site
+        self.q_site = np.array([sites.setdefault((q.lat, q.lon), len(sites)) for q in qs], dtype=np.int64)
+        self.site_lat = np.array([x for x, _ in sites], dtype=float)
+        self.site_lon = np.array([y for _, y in sites], dtype=float)
         g_post, g_leader, g_cap, g_unfilled = [], [], [], []
         pol = self.policy
         for i, q in enumerate(qs):
@@ -264,6 +273,14 @@ class Arrays:
         any_m = np.array([self._mask(q.skills_any) for q in qs], dtype=np.uint64)
         self.g_all = all_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
         self.g_any = any_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
+        kinds: dict[tuple[int, int, bool], int] = {}  # (skills_all, skills_any, leader part): a few kinds
+        self.g_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(self.g_all.tolist(), self.g_any.tolist(),
+                                                                             g_leader)], dtype=np.int64)
+        need = np.array([k[0] for k in kinds], dtype=np.uint64)[:, None]
+        anym = np.array([k[1] for k in kinds], dtype=np.uint64)[:, None]
+        lead = np.array([k[2] for k in kinds], dtype=bool)[:, None]
+        sk = self.kind_skill[None, :]
+        self.kind_ok = ((sk & need) == need) & ((anym == 0) | ((sk & anym) != 0)) & (~lead | self.kind_leader[None, :])
 
     def with_changes(self, removed: Iterable[Hashable], added: Sequence[Post]) -> Arrays:
         """Return a copy with ``removed`` people made ineligible and ``added`` posts appended.
@@ -325,14 +342,13 @@ class Arrays:
         return f"{pid}.leader" if self.g_leader[g] else str(pid)
 
     def qualifies(self, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
-        """Return the (groups × people) mask of who may fill which slot group, travel aside."""
-        sk = self.p_skill[people][None, :]
-        need = self.g_all[groups][:, None]
-        anym = self.g_any[groups][:, None]
-        ok = (sk & need) == need
-        ok &= (anym == 0) | ((sk & anym) != 0)
+        """Return the (groups × people) mask of who may fill which slot group, travel aside.
+
+        Looked up in ``kind_ok``: whether a (skills, leader) kind of person qualifies for a (skills
+        needed, leader part) kind of slot group, worked out once per pair of kinds.
+        """
+        ok = self.kind_ok[self.g_kind[groups]][:, self.p_kind[people]]
         ok &= self.p_eligible[people][None, :]
-        ok &= ~self.g_leader[groups][:, None] | self.p_leader[people][None, :]
         return ok
 
     def components(self, groups, people, anchors: np.ndarray, cur_post: np.ndarray | None,

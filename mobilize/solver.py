@@ -154,12 +154,14 @@ class Solution:
         parts = {k: v[idx].tolist() for k, v in self._parts.items()}
         total = sum(self._parts[k][idx] for k in COMPONENTS).tolist()
         borrowed = (a.p_comm[idx] != a.g_comm[g]).tolist()
-        return tuple(
-            Assignment(a.people[i].id, a.posts[a.g_post[gg]].id, a.slot_group_id(gg), bool(a.g_leader[gg]),
-                       borrowed[k], parts["minutes"][k], total[k], parts["travel"][k],
-                       parts["preassignment"][k], parts["borrow"][k], parts["squad_split"][k],
-                       parts["fairness"][k], parts["keep_in_place"][k])
-            for k, (i, gg) in enumerate(zip(idx.tolist(), g.tolist())))
+        used = np.unique(g).tolist()  # each slot group's post, id and leader part, once
+        post = dict(zip(used, (a.posts[q].id for q in a.g_post[used].tolist())))
+        slot = {x: a.slot_group_id(x) for x in used}
+        leader = dict(zip(used, a.g_leader[used].tolist()))
+        people, gs = a.people, g.tolist()
+        return tuple(map(Assignment, [people[i].id for i in idx.tolist()], [post[x] for x in gs],
+                         [slot[x] for x in gs], [leader[x] for x in gs], borrowed, parts["minutes"], total,
+                         *(parts[k] for k in COMPONENTS)))
 
     @cached_property
     def filled(self) -> np.ndarray:
