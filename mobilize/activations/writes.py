@@ -28,6 +28,7 @@ from mobilize.orders import deadlines
 from mobilize.phonelinks import hash_token, new_tokens
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
+from realtime.log import compact_json
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
@@ -96,7 +97,7 @@ class Rows:
         return list(await self.connection.exec_driver_sql(self.sql(statement), params))
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = compact_json()
 
 
 def demands_of(specs: Iterable[PostSpec]) -> list[Demand]:
@@ -169,9 +170,17 @@ async def insert_orders(session: AsyncSession, activation_id: int, assignments, 
     created = at or utcnow()
     ack_deadline, arrive_deadline = deadlines(created, ack_minutes, arrive_minutes)
     now, ack_at, arrive_at = db.when(created), db.when(ack_deadline), db.when(arrive_deadline)
-    rows = [(activation_id, a.person, post_ids[a.post], "notified", bool(a.leader_part), bool(a.borrowed),
-             int(a.travel_minutes), int(a.cost), _explanation(a), now, now, ack_at, arrive_at, arrive_minutes, 0,
-             ack_at) for a in assignments]
+    # Tens of thousands of orders share a few dozen cost breakdowns: each one's columns are built once.
+    tails: dict[tuple, tuple] = {}
+    rows = []
+    for a in assignments:
+        key = (a.travel_minutes, a.cost, a.travel, a.preassignment, a.borrow, a.squad_split, a.fairness,
+               a.keep_in_place, a.borrowed, a.leader_part)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = ("notified", bool(a.leader_part), bool(a.borrowed), int(a.travel_minutes),
+                                 int(a.cost), _explanation(a), now, now, ack_at, arrive_at, arrive_minutes, 0, ack_at)
+        rows.append((activation_id, a.person, post_ids[a.post], *tail))
     await db.insert(Order.__table__, _ORDER_COLUMNS, rows)
     return arrive_deadline
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize.db import insert_ignoring, utcnow
 from mobilize.notify.models import OutboxMessage
 from mobilize.notify.templates import LANGS, check, render
+from realtime.log import compact_json
 
 __all__ = ["CHANNELS", "Notice", "check_notice", "encode_payload", "enqueue", "enqueue_many", "enqueue_encoded",
            "inbox", "status_counts"]
@@ -52,7 +53,7 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso).encode
+_dumps = compact_json(default=_iso)
 
 
 def check_notice(kind: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:

@@ -1,0 +1,77 @@
+"""The bulk writers' rows: an order's cost columns built once per breakdown are still each order's own;
+the compact JSON encoder built once writes what ``json.dumps`` writes."""
+
+from __future__ import annotations
+
+import asyncio
+import doctest
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+
+import realtime.log
+from mobilize.activations import writes
+from mobilize.solver import Assignment
+from realtime.log import compact_json
+
+
+class _Connection:
+    def __init__(self, dialect):
+        self.dialect = dialect
+        self.calls: list[tuple[str, list]] = []
+
+    async def exec_driver_sql(self, statement, rows):
+        self.calls.append((statement, rows))
+
+
+class _Session:
+    def __init__(self, dialect):
+        self.conn = _Connection(dialect)
+
+    async def connection(self):
+        return self.conn
+
+
+def _assignment(person: int, post: str, travel: int, *, borrowed=False, leader=False, fairness=0) -> Assignment:
+    return Assignment(person, post, post, leader, borrowed, travel, travel + 3 + fairness, travel, 0, 3, 0, fairness, 0)
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.asyncpg.dialect()], ids=["sqlite", "postgres"])
+def test_each_order_row_is_its_own_assignments(dialect):
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    assignments = [_assignment(1, "a", 4), _assignment(2, "b", 4), _assignment(3, "a", 4, borrowed=True),
+                   _assignment(4, "a", 4, leader=True), _assignment(5, "b", 9, fairness=2), _assignment(6, "a", 4)]
+    session = _Session(dialect)
+    arrive = asyncio.run(writes.insert_orders(session, 7, assignments, {"a": 10, "b": 11}, ack_minutes=5,
+                                              arrive_minutes=30, at=at))
+    ((statement, rows),) = session.conn.calls
+    assert "INSERT INTO orders" in statement
+    db = writes.Rows(session.conn)
+    now = db.when(at)
+    ack, arrive_at = writes.deadlines(at, 5, 30)
+    assert arrive == arrive_at
+    expected = [(7, a.person, {"a": 10, "b": 11}[a.post], "notified", a.leader_part, a.borrowed, a.travel_minutes,
+                 a.cost, writes._explanation(a), now, now, db.when(ack), db.when(arrive_at), 30, 0, db.when(ack))
+                for a in assignments]
+    assert rows == expected
+    for a, row in zip(assignments, rows, strict=True):
+        explanation = json.loads(row[8])
+        assert (explanation["borrowed"], explanation["leader_part"]) == (a.borrowed, a.leader_part)
+        assert explanation["cost"] == a.cost and explanation["parts"]["fairness"] == a.fairness
+
+
+def test_compact_json_writes_what_json_dumps_writes():
+    dumps = compact_json()
+    for value in [{"post": "巡查", "n": [1, -2.5, None, True, False]}, "a\"b\\c\n\u2028", [], {},
+                  {"nested": {"x": [{"y": 1e300}]}, "nan": float("nan")}, 3, 0.1, None, ("t", 1)]:
+        assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    with pytest.raises(TypeError):
+        dumps({"when": date(2026, 1, 1)})
+    iso = compact_json(default=lambda v: v.isoformat())
+    assert iso({"when": date(2026, 1, 2)}) == '{"when":"2026-01-02"}'
+
+
+def test_doctests():
+    assert doctest.testmod(realtime.log).failed == 0
