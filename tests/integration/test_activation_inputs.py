@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Order, Pin
 from mobilize.activations.service import ActivateRequest, activate, end
 from mobilize.costs import Person as Candidate
-from mobilize.db import session_scope
+from mobilize.db import session_scope, utcnow
 from mobilize.notify.models import OutboxMessage
 from mobilize.plans import load_plans
 from rosters.models import OrgUnit, Person, PersonSkill, Team
@@ -60,6 +60,10 @@ async def test_candidates_come_street_by_street_with_their_skills_pins_and_squad
         assert [site.community for site in units.sites] == ["C-A-1", "C-B-1"]
         candidates, facts = await load_candidates(s, units, hazard="flood", is_drill=False, at=AT, facts=True,
                                                   held={ids[0]})
+        # a community's scope borrows within its street only: the other street's people are not read
+        community = (await s.execute(select(OrgUnit).where(OrgUnit.code == "C-A-1"))).scalar_one()
+        of_street_a, _ = await load_candidates(s, await load_scope(s, community), hazard="flood", is_drill=False,
+                                               at=AT)
     p1, p2, p3, p4 = ids
     assert candidates == [
         Candidate(p3, "C-A-1", "C-A", 30.11, 120.11, frozenset({"driving", "first_aid"}), True, True, "SQ1", None, 0,
@@ -70,6 +74,7 @@ async def test_candidates_come_street_by_street_with_their_skills_pins_and_squad
                   "screening"),  # held where they are
         Candidate(p2, "C-B-1", "C-B", 30.5, 120.5, frozenset(), False, False, None, None, 0, False, "screening"),
     ]
+    assert of_street_a == candidates[:2]
     assert all(type(c.leader) is bool and type(c.party_member) is bool for c in candidates)
     assert list(facts) == [p3, p4, p1, p2]
     assert facts[p2] == {"community_id": facts[p1]["community_id"], "community": "C-B-1", "status": "on_leave",
@@ -92,3 +97,27 @@ async def test_switch_back_tells_each_released_person_once(sessionmaker, demo):
     assert len(held) == filled > 0 and len(rows) == len(held)
     assert told == {pid: (f"activation:{act_id}:ended:{pid}", {"drill": False}, None, "log", "pending", 0)
                     for pid in held}
+
+
+async def test_a_city_wide_read_and_a_streets_read_judge_its_people_alike(sessionmaker, demo):
+    """A city-wide scope holds everyone (its reads skip the scope filter), a street's does not: the street's
+    people come out the same from both, held by the running activation and with its duty counted."""
+    plans = load_plans(skills=load_skills(), workgroups=load_workgroups())
+    async with session_scope(sessionmaker) as s:  # a second street: the demo street's people are not everyone
+        city = (await s.execute(select(OrgUnit).where(OrgUnit.code == demo["city"]))).scalar_one()
+        other = await _unit(s, "X-S", "street", city)
+        s.add(_person(9, await _unit(s, "X-S-1", "community", other)))
+    async with session_scope(sessionmaker) as s:
+        act, _ = await activate(s, ActivateRequest(demo["street"], "flood", "III"), plans=plans, at=AT)
+        holders = set((await s.execute(select(Order.person_id).where(Order.activation_id == act.id))).scalars())
+    async with session_scope(sessionmaker) as s:
+        city = (await s.execute(select(OrgUnit).where(OrgUnit.code == demo["city"]))).scalar_one()
+        street = (await s.execute(select(OrgUnit).where(OrgUnit.code == demo["street"]))).scalar_one()
+        everyone, _ = await load_candidates(s, await load_scope(s, city), hazard="flood", is_drill=False, at=utcnow())
+        of_street, _ = await load_candidates(s, await load_scope(s, street), hazard="flood", is_drill=False,
+                                             at=utcnow())
+        assert len(everyone) == (await s.execute(select(func.count()).select_from(Person))).scalar_one()
+    assert 0 < len(of_street) < len(everyone)
+    assert of_street == [c for c in everyone if c.street == demo["street"]]
+    held = [c for c in of_street if c.id in holders]
+    assert held and not any(c.eligible for c in held) and all(c.recent_duty == 1 for c in held)
