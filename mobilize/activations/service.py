@@ -300,7 +300,7 @@ async def end(session: AsyncSession, activation_id: int, *, principal: Principal
     now = utcnow()
     ot = Order.__table__  # a Core read on the connection: a city's tens of thousands of holders
     held = list((await (await session.connection()).execute(select(ot.c.person_id).where(
-        ot.c.activation_id == activation.id, ot.c.status.in_(OPEN_ORDER_STATES)))).scalars())
+        ot.c.activation_id == activation.id, ot.c.status.in_(OPEN_ORDER_STATES)))).scalars().all())
     await session.execute(update(Order).where(Order.activation_id == activation.id,
                                               Order.status.in_(OPEN_ORDER_STATES))
                           .values(status="released", closed_reason="activation_ended", updated_at=now))
