@@ -108,8 +108,8 @@ class Notices:
         payload = {"drill": activation.is_drill}
         body = encode_payload(payload)
         rows = [(kind, channel, pid, aid, None, f"activation:{aid}:ended:{pid}", body) for pid in people]
-        if rows:  # the keys differ only in a person id's digits: one check stands for all
-            check_notice(kind, channel, payload, max(rows, key=lambda r: len(r[5]))[5])
+        if rows:  # the keys differ only in a person id's digits: the longest (of the highest id) stands for all
+            check_notice(kind, channel, payload, f"activation:{aid}:ended:{max(r[2] for r in rows)}")
         return await enqueue_encoded(session, rows)
 
     async def moved(self, session: AsyncSession, activation: Activation, order_id: int) -> int:
