@@ -293,6 +293,12 @@ async def end(session: AsyncSession, activation_id: int, *, principal: Principal
               actor: str = "cli", notices: Notices | None = None) -> Activation:
     """Return the activation after switching back (战转平): everyone released, branches closed, communities
     back to peacetime. Ending an ended activation changes nothing."""
+    with gc_paused():  # a city's tens of thousands of holders and notices, as an activation's rows
+        return await _end(session, activation_id, principal=principal, actor=actor, notices=notices)
+
+
+async def _end(session: AsyncSession, activation_id: int, *, principal: Principal | None, actor: str,
+               notices: Notices | None) -> Activation:
     activation = await get_activation(session, activation_id, principal)
     may_activate(principal, activation.is_drill)
     if activation.status == "ended":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
@@ -89,7 +90,9 @@ async def test_switch_back_tells_each_released_person_once(sessionmaker, demo):
     async with session_scope(sessionmaker) as s:
         held = set((await s.execute(select(Order.person_id).where(
             Order.activation_id == act_id, Order.status.in_(OPEN_ORDER_STATES)))).scalars())
+        assert gc.isenabled()
         await end(s, act_id)
+        assert gc.isenabled()  # paused while the rows were built, back on after
     async with session_scope(sessionmaker) as s:
         rows = (await s.execute(select(OutboxMessage).where(OutboxMessage.activation_id == act_id,
                                                             OutboxMessage.kind == "activation_ended"))).scalars().all()
