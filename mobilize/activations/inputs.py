@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -34,34 +35,39 @@ class ScopeUnits:
 
 async def load_scope(session: AsyncSession, scope: OrgUnit) -> ScopeUnits:
     """Return the communities under ``scope`` with their grids and named places."""
+    # Core statements on the connection: a city's few hundred communities and thousands of grids are
+    # plain rows here, never ORM objects.
+    conn = await session.connection()
     if scope.level == UnitLevel.COMMUNITY.value:
-        communities = [scope]
+        communities = [(scope.id, scope.code, scope.parent_id, scope.lat, scope.lon)]
     else:
-        communities = list((await session.execute(
-            select(OrgUnit).where(OrgUnit.level == UnitLevel.COMMUNITY.value, OrgUnit.path.startswith(scope.path))
-            .order_by(OrgUnit.code))).scalars())
-    ids = [c.id for c in communities]
-    parents = {c.parent_id for c in communities}
-    streets = dict((await session.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(parents)))).all())
+        communities = (await conn.execute(
+            select(OrgUnit.id, OrgUnit.code, OrgUnit.parent_id, OrgUnit.lat, OrgUnit.lon)
+            .where(OrgUnit.level == UnitLevel.COMMUNITY.value, OrgUnit.path.startswith(scope.path))
+            .order_by(OrgUnit.code))).all()
+    ids = [c[0] for c in communities]
+    parents = {c[2] for c in communities}
+    streets = dict((await conn.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(parents)))).all())
     grids: dict[int, list] = defaultdict(list)
     places: dict[int, list] = defaultdict(list)
     for chunk in _chunks(ids):
-        rows = await session.execute(select(OrgUnit.parent_id, OrgUnit.code, OrgUnit.name, OrgUnit.lat, OrgUnit.lon)
-                                     .where(OrgUnit.parent_id.in_(chunk), OrgUnit.level == UnitLevel.GRID.value)
-                                     .order_by(OrgUnit.code))
+        rows = await conn.execute(select(OrgUnit.parent_id, OrgUnit.code, OrgUnit.name, OrgUnit.lat, OrgUnit.lon)
+                                  .where(OrgUnit.parent_id.in_(chunk), OrgUnit.level == UnitLevel.GRID.value)
+                                  .order_by(OrgUnit.code))
         for parent, code, name, lat, lon in rows:
             grids[parent].append((code, name, lat, lon))
-        rows = await session.execute(select(Place).where(Place.community_id.in_(chunk)).order_by(Place.code))
-        for place in rows.scalars():
-            places[place.community_id].append((place.code, place.kind, place.name, place.lat, place.lon))
+        rows = await conn.execute(select(Place.community_id, Place.code, Place.kind, Place.name, Place.lat, Place.lon)
+                                  .where(Place.community_id.in_(chunk)).order_by(Place.code))
+        for community_id, *place in rows:
+            places[community_id].append(tuple(place))
     sites = []
-    for c in communities:
-        lat = c.lat if c.lat is not None else 0.0
-        lon = c.lon if c.lon is not None else 0.0
-        site_grids = tuple((code, name, glat if glat is not None else lat, glon if glon is not None else lon)
-                           for code, name, glat, glon in grids[c.id])
-        sites.append(Site(c.code, streets[c.parent_id], lat, lon, site_grids, tuple(places[c.id])))
-    return ScopeUnits(sites, {c.code: c.id for c in communities}, sorted(parents))
+    for cid, code, parent_id, lat, lon in communities:
+        lat = lat if lat is not None else 0.0
+        lon = lon if lon is not None else 0.0
+        site_grids = tuple((g_code, name, glat if glat is not None else lat, glon if glon is not None else lon)
+                           for g_code, name, glat, glon in grids[cid])
+        sites.append(Site(code, streets[parent_id], lat, lon, site_grids, tuple(places[cid])))
+    return ScopeUnits(sites, {c[1]: c[0] for c in communities}, sorted(parents))
 
 
 def _chunks(items: list, size: int = 500):
@@ -78,33 +84,45 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     (for a drill: any; for a real activation: another real one — drills give way to the real thing)
     and not among ``held`` (people the caller keeps where they are).
     """
-    community = aliased(OrgUnit)
-    street = aliased(OrgUnit)
     # Core statements on the connection: a city is 44,000 rows, and the ORM layer would cost more
-    # than the database. Each person's skills come joined as one string (people share a few sets).
+    # than the database. The streets' communities (a few hundred) come first, so that people are read
+    # without joins; each person's skills come joined as one string (people share a few sets).
     conn = await session.connection()
-    in_streets = select(Person.id).join(community, community.id == Person.community_id).where(
-        community.parent_id.in_(scope.street_ids))
-    skill_sets = (select(PersonSkill.person_id, func.aggregate_strings(PersonSkill.skill, _SEP).label("skills"))
-                  .where(PersonSkill.person_id.in_(in_streets)).group_by(PersonSkill.person_id).subquery())
+    street = aliased(OrgUnit)
+    units = (await conn.execute(
+        select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.code, street.code, OrgUnit.lat, OrgUnit.lon)
+        .join(street, street.id == OrgUnit.parent_id).where(OrgUnit.parent_id.in_(scope.street_ids)))).all()
+    unit_of = {cid: (code, street_code, clat, clon) for cid, _street, code, street_code, clat, clon in units}
+    in_communities = select(OrgUnit.id).where(OrgUnit.parent_id.in_(scope.street_ids))
+    in_streets = select(Person.id).where(Person.community_id.in_(in_communities))
     rows = (await conn.execute(
-        select(Person.id, Person.community_id, community.code, street.code, Person.lat, Person.lon, community.lat,
-               community.lon, Person.group_leader, Person.party_member, Person.team_id, Person.wartime_group,
-               Person.status, Person.leave_until, Person.availability, skill_sets.c.skills)
-        .join(community, community.id == Person.community_id)
-        .join(street, street.id == community.parent_id)
-        .outerjoin(skill_sets, skill_sets.c.person_id == Person.id)
-        .where(community.parent_id.in_(scope.street_ids))
-    )).all()
+        select(Person.id, Person.community_id, Person.lat, Person.lon, Person.group_leader, Person.party_member,
+               Person.team_id, Person.wartime_group, Person.status, Person.leave_until, Person.availability)
+        .where(Person.community_id.in_(in_communities)).order_by(Person.community_id, Person.id))).all()
+    # People are listed street by street, community by community (by id each): a community's rows are
+    # moved only where its id does not follow its street's order.
+    rank = {cid: i for i, (cid, *_rest) in enumerate(sorted(units, key=lambda u: (u[1], u[0])))}
+    if any(rank[a] > rank[b] for a, b in pairwise(sorted(rank))):
+        rows.sort(key=lambda row: rank[row[1]])
+    # Everything below is looked up by the id of a person above: filtering it to the scope's people only
+    # saves reading others' rows, one joined query each instead of long IN lists. Where the scope holds
+    # everyone (a city-wide activation) the filter would keep every row, and is left out.
+    everyone = len(rows) == (await conn.execute(select(func.count()).select_from(Person))).scalar_one()
+
+    def of_scope(person_id):
+        return true() if everyone else person_id.in_(in_streets)
+
+    skills = dict((await conn.execute(
+        select(PersonSkill.person_id, func.aggregate_strings(PersonSkill.skill, _SEP))
+        .where(of_scope(PersonSkill.person_id)).group_by(PersonSkill.person_id))).all())
     pins: dict[int, tuple[str, str | None]] = {}
     squads = dict((await conn.execute(select(Team.id, Team.code).where(Team.kind == TeamKind.COMMANDO_SQUAD.value))).all())
-    # Everyone below is of the scope's streets: one joined query each instead of long IN lists.
     for pid, post_code, site_code in (await conn.execute(
             select(Pin.person_id, Pin.post_code, Pin.site_code).where(Pin.hazard == hazard,
-                                                                      Pin.person_id.in_(in_streets)))).all():
+                                                                      of_scope(Pin.person_id)))).all():
         pins[pid] = (post_code, site_code)
     open_q = (select(Order.person_id).join(Activation, Activation.id == Order.activation_id)
-              .where(Order.status.in_(OPEN_ORDER_STATES), Order.person_id.in_(in_streets)))
+              .where(Order.status.in_(OPEN_ORDER_STATES), of_scope(Order.person_id)))
     if not is_drill:
         open_q = open_q.where(Activation.is_drill.is_(False))
     if exclude_activation is not None:
@@ -114,7 +132,7 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     since = at - timedelta(days=RECENT_DAYS)
     recent = dict((await conn.execute(
         select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)
-        .where(Activation.is_drill.is_(False), Order.created_at >= since, Order.person_id.in_(in_streets),
+        .where(Activation.is_drill.is_(False), Order.created_at >= since, of_scope(Order.person_id),
                Order.activation_id != (exclude_activation or -1))
         .group_by(Order.person_id))).all())
     # Few distinct (status, leave, pattern) triples and skill sets among many people: judge and build each once.
@@ -125,8 +143,10 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     out_facts: dict[int, dict] = {}
     append = candidates.append
     pins_get, squads_get, recent_get, judged_get, sets_get = pins.get, squads.get, recent.get, judged.get, skill_sets_of.get
-    for (pid, cid, ccode, scode, lat, lon, clat, clon, leader, party, team_id, group, status, leave_until,
-         availability, skill_text) in rows:
+    skills_get = skills.get
+    for pid, cid, lat, lon, leader, party, team_id, group, status, leave_until, availability in rows:
+        ccode, scode, clat, clon = unit_of[cid]
+        skill_text = skills_get(pid)
         # "deployed" means held by an open order, which ``busy`` already says; judge the rest.
         key = ("available" if status == "deployed" else status, leave_until, availability)
         available = judged_get(key)

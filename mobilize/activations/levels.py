@@ -57,12 +57,12 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     specs = plan_posts(plan, code, units.sites)
     spec_keys = {s.key for s in specs}
     pt, ot = Post.__table__, Order.__table__
-    existing = dict((await session.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
+    conn = await session.connection()  # Core reads: thousands of posts, tens of thousands of orders
+    existing = dict((await conn.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
     key_of = {v: k for k, v in existing.items()}
-    open_orders = (await (await session.connection()).execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost,
-                                                                      ot.c.leader_part)
-                                         .where(ot.c.activation_id == activation.id,
-                                                ot.c.status.in_(OPEN_ORDER_STATES)))).all()
+    open_orders = (await conn.execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost, ot.c.leader_part)
+                                      .where(ot.c.activation_id == activation.id,
+                                             ot.c.status.in_(OPEN_ORDER_STATES)))).all()
     # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
     # cheapest holders stay (its leader first) and the rest are released.
     holders: dict[str, list] = {}

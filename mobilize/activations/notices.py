@@ -99,10 +99,18 @@ class Notices:
         return await enqueue_many(session, notices)
 
     async def ended(self, session: AsyncSession, activation: Activation, people: Iterable[int]) -> int:
-        """Tell everyone released by switch-back (战转平)."""
-        notices = [Notice("activation_ended", pid, f"activation:{activation.id}:ended:{pid}", self.channel,
-                          {"drill": activation.is_drill}, activation.id) for pid in people]
-        return await enqueue_many(session, notices)
+        """Tell everyone released by switch-back (战转平).
+
+        Tens of thousands of people get the one payload: it is checked and encoded once (as
+        :meth:`dispatched` does), and each row differs only in its person and dedupe key.
+        """
+        kind, channel, aid = "activation_ended", self.channel, activation.id
+        payload = {"drill": activation.is_drill}
+        body = encode_payload(payload)
+        rows = [(kind, channel, pid, aid, None, f"activation:{aid}:ended:{pid}", body) for pid in people]
+        if rows:  # the keys differ only in a person id's digits: the longest (of the highest id) stands for all
+            check_notice(kind, channel, payload, f"activation:{aid}:ended:{max(r[2] for r in rows)}")
+        return await enqueue_encoded(session, rows)
 
     async def moved(self, session: AsyncSession, activation: Activation, order_id: int) -> int:
         """Tell a person moved by an operator their new post (their personal link stays the same)."""

@@ -293,13 +293,20 @@ async def end(session: AsyncSession, activation_id: int, *, principal: Principal
               actor: str = "cli", notices: Notices | None = None) -> Activation:
     """Return the activation after switching back (战转平): everyone released, branches closed, communities
     back to peacetime. Ending an ended activation changes nothing."""
+    with gc_paused():  # a city's tens of thousands of holders and notices, as an activation's rows
+        return await _end(session, activation_id, principal=principal, actor=actor, notices=notices)
+
+
+async def _end(session: AsyncSession, activation_id: int, *, principal: Principal | None, actor: str,
+               notices: Notices | None) -> Activation:
     activation = await get_activation(session, activation_id, principal)
     may_activate(principal, activation.is_drill)
     if activation.status == "ended":
         return activation
     now = utcnow()
-    held = list((await session.execute(select(Order.person_id).where(
-        Order.activation_id == activation.id, Order.status.in_(OPEN_ORDER_STATES)))).scalars())
+    ot = Order.__table__  # a Core read on the connection: a city's tens of thousands of holders
+    held = list((await (await session.connection()).execute(select(ot.c.person_id).where(
+        ot.c.activation_id == activation.id, ot.c.status.in_(OPEN_ORDER_STATES)))).scalars().all())
     await session.execute(update(Order).where(Order.activation_id == activation.id,
                                               Order.status.in_(OPEN_ORDER_STATES))
                           .values(status="released", closed_reason="activation_ended", updated_at=now))
