@@ -34,7 +34,7 @@ from bench_solver import floor as lsa_floor  # noqa: E402
 from mobilize.activations.models import SolveRecord  # noqa: E402
 from mobilize.activations.levels import change_level  # noqa: E402
 from mobilize.activations.service import ActivateRequest, activate, end  # noqa: E402
-from mobilize.activations.writes import load_solve  # noqa: E402
+from mobilize.activations.records import load_solve  # noqa: E402
 from mobilize.db import begin_write, checkpoint, create_engine, create_sessionmaker  # noqa: E402
 from mobilize.migrate import upgrade  # noqa: E402
 from mobilize.plans import load_plans  # noqa: E402

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
 from mobilize.access import Principal
-from mobilize.activations import writes
+from mobilize.activations import records, writes
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
@@ -126,7 +126,7 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
-    await writes.save_solve(session, activation.id, record)
+    await records.save_solve(session, activation.id, record)
     phases.mark("record")
     old_level = activation.level
     summary = summary_of(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, phases.solver_ms,

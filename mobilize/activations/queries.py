@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from mobilize.access import Principal, mask_name, mask_phone
 from mobilize.activations.models import Branch, BranchMember, Order, Post, SolveRecord
-from mobilize.activations.writes import load_solve
+from mobilize.activations.records import load_solve
 from mobilize.errors import NotFound
 from mobilize.reference import export_problem, objective_of
 from mobilize.solver import build_problem, solve

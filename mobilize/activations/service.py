@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
 from mobilize.access import Principal, Role
-from mobilize.activations import dispatch, writes
+from mobilize.activations import dispatch, records, writes
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
@@ -203,7 +203,7 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     branch_plan = form_branches(writes.branch_members(solution, by_id, spec_by_key))
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
-    await writes.save_solve(session, activation.id, record)
+    await records.save_solve(session, activation.id, record)
     phases.mark("record")
 
     summary = summary_of(scope, plan, level, request.drill, units, specs, solution, branch_plan, phases.solver_ms)

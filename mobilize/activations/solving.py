@@ -7,7 +7,7 @@ import gc
 import time
 from contextlib import contextmanager
 
-from mobilize.activations import writes
+from mobilize.activations import records
 from mobilize.solver import Solution, solve
 
 __all__ = ["Phases", "gc_paused", "solve_and_encode"]
@@ -68,7 +68,7 @@ async def solve_and_encode(phases: Phases, candidates, demands, policy) -> tuple
         solution = solve(candidates, demands, policy)
         solution.assignments  # noqa: B018 - built here, not on the event loop
         t1 = time.perf_counter()
-        record = writes.encode_solve(writes.encode_inputs(candidates, demands, policy), solution)
+        record = records.encode_solve(records.encode_inputs(candidates, demands, policy), solution)
         phases.solver_ms = (t1 - t) * 1000
         phases.add("record", (time.perf_counter() - t1) * 1000)
         return solution, record

@@ -8,20 +8,14 @@ text, SQLite datetimes as the text SQLAlchemy reads back), as :mod:`realtime.log
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
-from operator import attrgetter
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, delete, insert
+from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post, SolveRecord
+from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.branches import BranchPlan, Member
-from mobilize.costs import CostPolicy
-from mobilize.costs import Person as Candidate
 from mobilize.costs import Post as Demand
 from mobilize.db import utcnow
 from mobilize.orders import deadlines
@@ -32,8 +26,7 @@ from realtime.log import compact_json
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
-           "encode_inputs", "encode_solve", "save_solve", "load_solve", "branch_members", "members_of", "demands_of",
-           "filled_of", "insert_links", "notice_rows", "LINK_DAYS"]
+           "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "LINK_DAYS"]
 
 _CHUNK = 900
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
@@ -308,53 +301,3 @@ async def save_branches(session: AsyncSession, activation_id: int, plan: BranchP
             group_id, head = in_group.get(m, (None, False))
             rows.append((branch_id, m, group_id, head))
     await db.insert(BranchMember.__table__, ("branch_id", "person_id", "party_group", "group_head"), rows)
-
-
-def _columns(items: Sequence, cls) -> dict[str, list]:
-    """Return ``items`` (dataclasses) as columns: far smaller and faster than a dict per item."""
-    out = {}
-    for f in fields(cls):
-        values = list(map(attrgetter(f.name), items))
-        if values and isinstance(values[0], frozenset):
-            listed: dict[frozenset, list] = {}  # items share a few sets: sort each once
-            values = [listed[v] if v in listed else listed.setdefault(v, sorted(v)) for v in values]
-        out[f.name] = values
-    return out
-
-
-def encode_inputs(candidates: Sequence[Candidate], demands: Sequence[Demand], policy: CostPolicy,
-                  current: dict | None = None) -> str:
-    """Return the JSON text of a solve's inputs, the head of its record (CPU only: run it off the event loop)."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    policy_data = policy.as_dict()
-    return (f'{{"people":{dumps(_columns(candidates, Candidate))},"posts":{dumps(_columns(demands, Demand))},'
-            f'"policy":{dumps(policy_data)},"current":{dumps([[p, q] for p, q in (current or {}).items()])}')
-
-
-def encode_solve(inputs: str, solution: Solution) -> bytes:
-    """Return the solve record: :func:`encode_inputs`'s text with the chosen slot groups, gzip JSON."""
-    tail = json.dumps({"assignment": [[a.person, a.slot_group] for a in solution.assignments],
-                       "objective": int(solution.objective)}, separators=(",", ":"))
-    return gzip.compress(f"{inputs},{tail[1:]}".encode(), compresslevel=1)
-
-
-async def save_solve(session: AsyncSession, activation_id: int, blob: bytes) -> None:
-    """Keep the solve's record (:func:`encode_solve`) so ``/problem`` can export exactly this problem."""
-    await session.execute(delete(SolveRecord).where(SolveRecord.activation_id == activation_id))
-    await session.execute(insert(SolveRecord.__table__).values(activation_id=activation_id, inputs=blob,
-                                                               solved_at=utcnow()))
-
-
-def load_solve(blob: bytes) -> tuple[list[Candidate], list[Demand], CostPolicy, dict, list, int]:
-    """Return what :func:`save_solve` kept: candidates, demands, policy, current, assignment, objective."""
-    data = json.loads(gzip.decompress(blob))
-
-    def rows(columns: dict[str, list], cls):
-        names = [f.name for f in fields(cls)]
-        sets = {f.name for f in fields(cls) if "frozenset" in str(f.type)}
-        count = len(columns[names[0]]) if names else 0
-        return [cls(**{n: frozenset(columns[n][i]) if n in sets else columns[n][i] for n in names})
-                for i in range(count)]
-
-    return (rows(data["people"], Candidate), rows(data["posts"], Demand), CostPolicy.from_dict(data["policy"]),
-            {p: q for p, q in data["current"]}, data["assignment"], data["objective"])
