@@ -159,6 +159,10 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> Non
             raised, total_r, commit_r = await timed(maker, lambda s, a=act.id: change_level(
                 s, a, "I", plans=plans, at=AT))
             report("raise III → I", raised, total_r, commit_r, TARGET_RAISE_S)
+            ms = raised.summary["phases_ms"]
+            resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "solve"))
+            print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s; "
+                  f"the rest writes {raised.summary['new_orders']:,} orders with their links, notices and events")
             results["raise"] = (raised, total_r)
         ended, total_e, commit_e = await timed(maker, lambda s, a=act.id: end(s, a))
         print(f"{'end':<22} {total_e:6.3f} s  (commit {commit_e * 1000:.0f} ms)")

@@ -45,10 +45,12 @@ def aware(value: datetime | None) -> datetime | None:
 #: suggest, and this is only the backstop for processes that do not (~100 MB of log).
 WAL_AUTOCHECKPOINT_PAGES = 25_000
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
-#: Page cache per SQLite connection (KiB). SQLite's default, 2 MB, is smaller than the random-keyed
-#: indexes a city's activation writes into (link token hashes): their inserts spilled out of the cache.
-#: Pages are cached as they are used, so an idle connection stays small.
+#: Page cache (KiB) of a SQLite connection during a bulk transaction (:func:`bulk_cache`). SQLite's
+#: default, 2 MB, is smaller than the random-keyed indexes a city's activation writes into (link token
+#: hashes): their inserts spilled out of it. Every pooled connection keeping this much after one big
+#: read would add up, so it is set for the transaction and given back after.
 SQLITE_CACHE_KIB = 32 * 1024
+SQLITE_DEFAULT_CACHE_KIB = 2000  # SQLite's own default (cache_size=-2000)
 
 
 async def checkpoint(engine: AsyncEngine) -> None:
@@ -78,7 +80,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - ex
     # A city's activation grows the log to tens of MB; once a checkpoint has copied it all, the file is cut
     # back to this size instead of keeping its peak for the life of the process.
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
@@ -87,6 +88,25 @@ def _sqlite_begin(conn) -> None:
     # first cannot upgrade in WAL mode once another writer committed ("database is locked").
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@asynccontextmanager
+async def bulk_cache(session: AsyncSession) -> AsyncIterator[None]:
+    """Give the session's SQLite connection a page cache of ``SQLITE_CACHE_KIB`` while the block writes tens of
+    thousands of rows (an activation, a level change, a switch-back); SQLite's default again after it.
+    Elsewhere, nothing."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        try:
+            await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_DEFAULT_CACHE_KIB}")
+        except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool anyway
+            pass
 
 
 async def begin_write(session: AsyncSession) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import func, select, true
+from sqlalchemy import distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -99,6 +99,8 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
         select(Person.id, Person.community_id, Person.lat, Person.lon, Person.group_leader, Person.party_member,
                Person.team_id, Person.wartime_group, Person.status, Person.leave_until, Person.availability)
         .where(Person.community_id.in_(in_communities)).order_by(Person.community_id, Person.id))).all()
+    if not all(row[1] in unit_of for row in rows):  # a community added since the read above (READ COMMITTED)
+        rows = [row for row in rows if row[1] in unit_of]
     # People are listed street by street, community by community (by id each): a community's rows are
     # moved only where its id does not follow its street's order.
     rank = {cid: i for i, (cid, *_rest) in enumerate(sorted(units, key=lambda u: (u[1], u[0])))}
@@ -106,8 +108,12 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
         rows.sort(key=lambda row: rank[row[1]])
     # Everything below is looked up by the id of a person above: filtering it to the scope's people only
     # saves reading others' rows, one joined query each instead of long IN lists. Where the scope holds
-    # everyone (a city-wide activation) the filter would keep every row, and is left out.
-    everyone = len(rows) == (await conn.execute(select(func.count()).select_from(Person))).scalar_one()
+    # everyone (a city-wide activation) the filter would keep every row, and is left out. (The people are
+    # counted only when the scope's streets are all streets with communities: not for a street's backup search.)
+    all_streets = (await conn.execute(select(func.count(distinct(OrgUnit.parent_id))).where(
+        OrgUnit.level == UnitLevel.COMMUNITY.value))).scalar_one()
+    everyone = len(scope.street_ids) >= all_streets and \
+        len(rows) == (await conn.execute(select(func.count()).select_from(Person))).scalar_one()
 
     def of_scope(person_id):
         return true() if everyone else person_id.in_(in_streets)

@@ -20,7 +20,7 @@ from mobilize.activations.service import (
 from mobilize.activations.solving import Phases, gc_paused, solve_and_encode
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
-from mobilize.db import utcnow
+from mobilize.db import bulk_cache, utcnow
 from mobilize.errors import Conflict
 from mobilize.plans import Plan, keep_on_level_change, plan_posts
 from realtime.log import append_many
@@ -35,9 +35,10 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
                        policy: CostPolicy | None = None, notices: Notices | None = None) -> Activation:
     """Return the activation after raising (or lowering) its level: posts added or shrunk, a re-solve that
     keeps everyone in place who need not move."""
-    with gc_paused():
-        return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
-                                   actor=actor, policy=policy, notices=notices)
+    async with bulk_cache(session):
+        with gc_paused():
+            return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
+                                       actor=actor, policy=policy, notices=notices)
 
 
 async def _change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],

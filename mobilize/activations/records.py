@@ -1,8 +1,7 @@
 """The solve record behind ``GET /api/v1/activations/{id}/problem``: a solve's inputs and answer, gzip JSON.
 
-The inputs travel as columns (a list per field, sets as sorted lists): far smaller and faster than a
-dict per person. The same columns carry a problem to the solver's worker process
-(:mod:`mobilize.solve_worker`), which encodes the record from them.
+The inputs are kept as columns (a list per field, sets as sorted lists): far smaller and faster than a
+dict per person.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Activatio
 from mobilize.activations.solving import Phases, gc_paused, solve_and_encode
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
-from mobilize.db import utcnow
+from mobilize.db import bulk_cache, utcnow
 from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from mobilize.plans import LEVEL_ZH, Plan, parse_level, plan_posts
 from realtime.log import append_many
@@ -113,9 +113,10 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     scope overlapping a running activation of the same kind (real or drill) is refused with 409
     naming it.
     """
-    with gc_paused():
-        return await _activate(session, request, plans=plans, at=at, principal=principal, actor=actor,
-                               policy=policy, notices=notices)
+    async with bulk_cache(session):
+        with gc_paused():
+            return await _activate(session, request, plans=plans, at=at, principal=principal, actor=actor,
+                                   policy=policy, notices=notices)
 
 
 async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: dict[str, Plan], at: datetime,
@@ -293,8 +294,9 @@ async def end(session: AsyncSession, activation_id: int, *, principal: Principal
               actor: str = "cli", notices: Notices | None = None) -> Activation:
     """Return the activation after switching back (战转平): everyone released, branches closed, communities
     back to peacetime. Ending an ended activation changes nothing."""
-    with gc_paused():  # a city's tens of thousands of holders and notices, as an activation's rows
-        return await _end(session, activation_id, principal=principal, actor=actor, notices=notices)
+    async with bulk_cache(session):
+        with gc_paused():  # a city's tens of thousands of holders and notices, as an activation's rows
+            return await _end(session, activation_id, principal=principal, actor=actor, notices=notices)
 
 
 async def _end(session: AsyncSession, activation_id: int, *, principal: Principal | None, actor: str,
