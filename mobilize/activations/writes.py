@@ -29,6 +29,7 @@ __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids",
            "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "LINK_DAYS"]
 
 _CHUNK = 900
+_COPY_FROM = 1000  # rows from which PostgreSQL inserts go by COPY
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 
 
@@ -70,8 +71,16 @@ class Rows:
         return self.connection.dialect.identifier_preparer.format_table(table)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Insert ``rows`` (tuples in ``columns`` order) with one executemany."""
+        """Insert ``rows`` (tuples in ``columns`` order): one executemany; on PostgreSQL, many rows by ``COPY``.
+
+        asyncpg's executemany is a round trip per row (pipelined); ``COPY … FROM STDIN`` in binary is one
+        stream, in the same transaction, with the same values (both use the binary codecs of the columns).
+        """
         if not rows:
+            return
+        if not self.sqlite and len(rows) >= _COPY_FROM:
+            raw = (await self.connection.get_raw_connection()).driver_connection
+            await raw.copy_records_to_table(table.name, records=rows, columns=list(columns), schema_name=table.schema)
             return
         quote = self.connection.dialect.identifier_preparer.quote
         names = ", ".join(quote(c) for c in columns)

@@ -1,0 +1,63 @@
+"""Big inserts of an activation go by COPY on PostgreSQL: the rows are exactly those executemany writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from mobilize.activations import writes
+from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post
+from mobilize.activations.service import ActivateRequest, activate, end
+from mobilize.db import session_scope
+from mobilize.notify.models import OutboxMessage
+from mobilize.plans import load_plans
+from realtime.models import event_log
+from rosters.models import OrgUnit
+from rosters.vocabulary import load_skills, load_workgroups
+
+AT = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("demo")
+
+
+async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monkeypatch) -> dict:
+    """Return what a drill over ``scope`` wrote (ids and times as offsets), inserting by COPY from ``copy_from`` rows."""
+    monkeypatch.setattr(writes, "_COPY_FROM", copy_from)
+    async with session_scope(sessionmaker) as s:
+        activation, _ = await activate(s, ActivateRequest(scope, "flood", "I", drill=True), plans=plans, at=AT)
+    aid = activation.id
+    async with session_scope(sessionmaker) as s:
+        key_of = dict((await s.execute(select(Post.id, Post.key).where(Post.activation_id == aid))).all())
+        posts = sorted(tuple(p) for p in (await s.execute(select(
+            Post.key, OrgUnit.code, Post.code, Post.group, Post.name_zh, Post.name_en, Post.site_code, Post.site_name,
+            Post.lat, Post.lon, Post.headcount, Post.filled, Post.skills_all, Post.skills_any, Post.leader_required,
+            Post.priority, Post.shift_hours, Post.active).join(OrgUnit, OrgUnit.id == Post.community_id)
+            .where(Post.activation_id == aid))).all())
+        orders = sorted((o.person_id, key_of[o.post_id], o.status, o.leader_part, o.borrowed, o.travel_minutes, o.cost,
+                         o.explanation, o.ack_deadline_at - o.created_at, o.arrive_deadline_at - o.created_at,
+                         o.arrive_minutes, o.escalation_step, o.next_check_at - o.created_at)
+                        for o in (await s.execute(select(Order).where(Order.activation_id == aid))).scalars())
+        links = sorted((link.person_id, len(link.token_hash), link.expires_at - link.created_at) for link in
+                       (await s.execute(select(PhoneLinkRow).where(PhoneLinkRow.activation_id == aid))).scalars())
+        branches = sorted((b.key, b.groups, b.joint, b.secretary_id, b.status) for b in (await s.execute(
+            select(Branch).where(Branch.activation_id == aid))).scalars())
+        members = sorted(tuple(m) for m in (await s.execute(
+            select(Branch.key, BranchMember.person_id, BranchMember.party_group, BranchMember.group_head)
+            .join(Branch, Branch.id == BranchMember.branch_id).where(Branch.activation_id == aid))).all())
+        notices = (await s.execute(select(OutboxMessage).where(OutboxMessage.activation_id == aid))).scalars().all()
+        events = (await s.execute(select(event_log.c.type).where(event_log.c.stream == f"activation:{aid}"))).scalars()
+        rows = {"posts": posts, "orders": orders, "links": links, "branches": branches, "members": members,
+                "notices": len(notices), "events": sorted(events)}
+        await end(s, aid)
+    return rows
+
+
+async def test_rows_inserted_by_copy_are_those_executemany_inserts(sessionmaker, demo, monkeypatch):
+    skills, workgroups = load_skills(), load_workgroups()
+    plans = load_plans(skills=skills, workgroups=workgroups)
+    # Level I over the street, every insert by COPY (from 1 row) and then none (SQLite: executemany both times).
+    by_copy = await _activation_rows(sessionmaker, demo["street"], plans, 1, monkeypatch)
+    by_executemany = await _activation_rows(sessionmaker, demo["street"], plans, 10**9, monkeypatch)
+    assert len(by_copy["orders"]) > 100 and by_copy["members"]
+    assert by_copy == by_executemany
