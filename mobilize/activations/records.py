@@ -7,11 +7,11 @@ dict per person.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 
+import orjson
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,24 +52,24 @@ def rows_of(columns: dict[str, list], cls) -> list:
     return [cls(*row) for row in zip(*cols, strict=True)]  # positional: in field order
 
 
-def encode_columns(people: dict[str, list], posts: dict[str, list], policy: dict, current: dict | None = None) -> str:
-    """Return the JSON text of a solve's inputs given as columns, the head of its record (CPU only)."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    return (f'{{"people":{dumps(people)},"posts":{dumps(posts)},"policy":{dumps(policy)},'
-            f'"current":{dumps([[p, q] for p, q in (current or {}).items()])}')
+def encode_columns(people: dict[str, list], posts: dict[str, list], policy: dict, current: dict | None = None) -> bytes:
+    """Return the JSON (UTF-8) of a solve's inputs given as columns, the head of its record (CPU only)."""
+    current_pairs = [[p, q] for p, q in (current or {}).items()]
+    return (b'{"people":' + orjson.dumps(people) + b',"posts":' + orjson.dumps(posts) + b',"policy":'
+            + orjson.dumps(policy) + b',"current":' + orjson.dumps(current_pairs))
 
 
 def encode_inputs(candidates: Sequence[Candidate], demands: Sequence[Demand], policy: CostPolicy,
-                  current: dict | None = None) -> str:
-    """Return the JSON text of a solve's inputs, the head of its record (CPU only: run it off the event loop)."""
+                  current: dict | None = None) -> bytes:
+    """Return the JSON of a solve's inputs, the head of its record (CPU only: run it off the event loop)."""
     return encode_columns(columns_of(candidates, Candidate), columns_of(demands, Demand), policy.as_dict(), current)
 
 
-def encode_solve(inputs: str, solution: Solution) -> bytes:
-    """Return the solve record: :func:`encode_inputs`'s text with the chosen slot groups, gzip JSON."""
-    tail = json.dumps({"assignment": [[a.person, a.slot_group] for a in solution.assignments],
-                       "objective": int(solution.objective)}, separators=(",", ":"))
-    return gzip.compress(f"{inputs},{tail[1:]}".encode(), compresslevel=1)
+def encode_solve(inputs: bytes, solution: Solution) -> bytes:
+    """Return the solve record: :func:`encode_inputs`'s JSON with the chosen slot groups, gzipped."""
+    tail = orjson.dumps({"assignment": [[a.person, a.slot_group] for a in solution.assignments],
+                         "objective": int(solution.objective)})
+    return gzip.compress(inputs + b"," + tail[1:], compresslevel=1)
 
 
 async def save_solve(session: AsyncSession, activation_id: int, blob: bytes) -> None:
@@ -81,6 +81,6 @@ async def save_solve(session: AsyncSession, activation_id: int, blob: bytes) -> 
 
 def load_solve(blob: bytes) -> tuple[list[Candidate], list[Demand], CostPolicy, dict, list, int]:
     """Return what :func:`save_solve` kept: candidates, demands, policy, current, assignment, objective."""
-    data = json.loads(gzip.decompress(blob))
+    data = orjson.loads(gzip.decompress(blob))  # records of every version: plain JSON
     return (rows_of(data["people"], Candidate), rows_of(data["posts"], Demand), CostPolicy.from_dict(data["policy"]),
             {p: q for p, q in data["current"]}, data["assignment"], data["objective"])
