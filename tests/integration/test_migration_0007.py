@@ -4,14 +4,12 @@ keeping the rows; lookups by person still use an index (the unique (person_id, a
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from sqlalchemy import inspect, text
 
 from mobilize.db import create_engine
-from tests.conftest import PG_URL, _pg_reachable, _unavailable
-from tests.integration.test_migration_0006 import _to
+from tests.integration.migration_support import insert_city_and_activation, migrate_to, on_scratch_postgres
 
 
 async def _indexes(engine) -> set[str]:
@@ -22,22 +20,17 @@ async def _indexes(engine) -> set[str]:
 async def _round_trip(url: str) -> None:
     engine = create_engine(url)
     try:
-        await _to(engine, "0006")
+        await migrate_to(engine, "0006")
         assert "ix_phone_links_person_id" in await _indexes(engine)
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO org_units (id, code, name, level, path, phase, created_at, updated_at) "
-                                    "VALUES (1, 'C', 'city', 'city', '/1/', 'peacetime', CURRENT_TIMESTAMP, "
-                                    "CURRENT_TIMESTAMP)"))
+            await insert_city_and_activation(conn)
             await conn.execute(text("INSERT INTO people (id, phone, name, kind, community_id, party_member, "
                                     "group_leader, peacetime_group, wartime_group, availability, status, created_at, "
                                     "updated_at) VALUES (7, '13800000000', 'p', 'resident', 1, false, false, 'none', "
                                     "'none', 'available', 'available', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-            await conn.execute(text("INSERT INTO activations (id, scope_unit_id, hazard, level, is_drill, status, "
-                                    "started_by, started_at, summary) VALUES (1, 1, 'flood', 'III', false, 'ended', "
-                                    "'cli', CURRENT_TIMESTAMP, '{}')"))
             await conn.execute(text("INSERT INTO phone_links (token_hash, person_id, activation_id, created_at, "
                                     "expires_at) VALUES ('h', 7, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        await _to(engine, "head")
+        await migrate_to(engine, "head")
         assert "ix_phone_links_person_id" not in await _indexes(engine)
         async with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
@@ -45,9 +38,9 @@ async def _round_trip(url: str) -> None:
                     text("EXPLAIN QUERY PLAN SELECT id FROM phone_links WHERE person_id = 7")))
                 assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
             assert (await conn.execute(text("SELECT token_hash FROM phone_links WHERE person_id = 7"))).scalar() == "h"
-        await _to(engine, "0006", down=True)
+        await migrate_to(engine, "0006", down=True)
         assert "ix_phone_links_person_id" in await _indexes(engine)
-        await _to(engine, "head")
+        await migrate_to(engine, "head")
         assert "ix_phone_links_person_id" not in await _indexes(engine)
     finally:
         await engine.dispose()
@@ -59,20 +52,4 @@ def test_0007_up_and_down_on_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_0007_up_and_down_on_postgres():
-    reason = asyncio.run(_pg_reachable())
-    if reason:
-        _unavailable("PostgreSQL", reason)
-    name = f"mobilize_mig_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_engine(PG_URL)
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        asyncio.run(_round_trip(PG_URL.rsplit("/", 1)[0] + f"/{name}"))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    on_scratch_postgres(_round_trip)
