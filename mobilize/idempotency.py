@@ -25,10 +25,13 @@ def request_hash(*parts: Any) -> str:
 def require_key(key: str | None) -> str:
     """Return the request's idempotency key; 422 naming the header when it is missing or unusable."""
     if not key or not 8 <= len(key) <= 128:
-        raise InvalidInput("缺少幂等键", "An Idempotency-Key header is required",
-                           [Problem("每个操作请求须带 8–128 个字符的 Idempotency-Key 请求头",
-                                    "every acting request carries an Idempotency-Key header of 8–128 characters",
-                                    field="Idempotency-Key")])
+        problem = Problem("每个操作请求须带 8–128 个字符的 Idempotency-Key 请求头",
+                          "every acting request carries an Idempotency-Key header of 8–128 characters",
+                          field="Idempotency-Key")
+        if not key:
+            raise InvalidInput("缺少幂等键", "An Idempotency-Key header is required", [problem])
+        raise InvalidInput(f"幂等键长度须为 8–128 个字符（现为 {len(key)} 个）",
+                           f"The Idempotency-Key must be 8–128 characters long (this one has {len(key)})", [problem])
     return key
 
 

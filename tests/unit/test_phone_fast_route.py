@@ -42,3 +42,17 @@ def test_a_plain_press_is_taken_with_its_key(action):
 ])
 def test_anything_else_is_passed_on(headers, body):
     assert _plain_press(scope(*headers), body) is None
+
+
+def test_a_missing_key_and_a_key_of_the_wrong_length_are_told_apart():
+    from mobilize.errors import InvalidInput
+    from mobilize.idempotency import require_key
+
+    with pytest.raises(InvalidInput) as missing:
+        require_key(None)
+    with pytest.raises(InvalidInput) as short:
+        require_key("ack-1")
+    assert "required" in missing.value.message_en and missing.value.problems[0].field == "Idempotency-Key"
+    assert "（现为 5 个）" in short.value.message_zh and "this one has 5" in short.value.message_en
+    assert short.value.problems[0].field == "Idempotency-Key"
+    assert require_key("press-0001") == "press-0001"
