@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         follower = LogFollower(app.state.sessionmaker, hub, stats=ticker, interval=settings.follow_seconds) \
             if settings.hub_url.startswith("memory") else None
         if follower is not None:
-            follower.start()
+            await follower.start()
         app.state.realtime = RealtimeEndpoint(
             hub=hub, sessionmaker=app.state.sessionmaker, authenticate=live.authenticate, authorize=live.authorize,
             snapshot=live.snapshot, filter=live.filter, allowed_origins=settings.allowed_origins,

@@ -236,9 +236,7 @@ class Arrays:
         for i, q in enumerate(pre):
             if q is not None and q not in index:
                 self.pending_pre.setdefault(q, []).append(i)
-        self._squad_column = squad
         self.repointed = np.zeros(0, dtype=np.int64)
-        squad = self.__dict__.pop("_squad_column")
         squads = sorted({x for x in squad if x is not None})
         self.squads = squads
         sq_index = {s: i for i, s in enumerate(squads)}

@@ -29,32 +29,35 @@ def _plainly_valid(people: Sequence[Person], posts: Sequence[Post]) -> bool:
     return len(pairs) == len({c for c, _ in pairs})
 
 
+#: (field, whether a value is acceptable, reason zh, reason en) per row of people and of posts
+_PERSON_CHECKS = (("recent_duty", lambda v: v >= 0, "近期值班次数不能为负", "recent_duty must not be negative"),)
+_POST_CHECKS = (("headcount", lambda v: v >= 0, "岗位人数不能为负", "headcount must not be negative"),
+                ("priority", lambda v: 1 <= v <= 5, "优先级须为1至5", "priority must be 1 to 5"))
+
+
+def _row_problems(items: Sequence, duplicate_zh: str, duplicate_en: str, checks) -> list[Problem]:
+    """Return the problems of ``items`` row by row: an id seen before, then each failed check."""
+    problems: list[Problem] = []
+    seen: set = set()
+    for i, x in enumerate(items):
+        if x.id in seen:
+            problems.append(Problem(duplicate_zh, duplicate_en, row=i, field="id", value=x.id))
+        seen.add(x.id)
+        for field, ok, zh, en in checks:
+            value = getattr(x, field)
+            if not ok(value):
+                problems.append(Problem(zh, en, row=i, field=field, value=value))
+    return problems
+
+
 def validate_inputs(people: Sequence[Person], posts: Sequence[Post]) -> None:
     """Raise :class:`InvalidInput` naming each bad row: duplicate ids, negative counts, bad priorities,
     a community in two streets."""
     if _plainly_valid(people, posts):
         return
-    problems: list[Problem] = []
-    seen: set = set()
-    for i, p in enumerate(people):
-        if p.id in seen:
-            problems.append(Problem("人员编号重复", "duplicate person id", row=i, field="id", value=p.id))
-        seen.add(p.id)
-        if p.recent_duty < 0:
-            problems.append(Problem("近期值班次数不能为负", "recent_duty must not be negative",
-                                    row=i, field="recent_duty", value=p.recent_duty))
-    seen = set()
+    problems = _row_problems(people, "人员编号重复", "duplicate person id", _PERSON_CHECKS)
+    problems += _row_problems(posts, "岗位编号重复", "duplicate post id", _POST_CHECKS)
     street_of: dict[str, str] = {}
-    for i, q in enumerate(posts):
-        if q.id in seen:
-            problems.append(Problem("岗位编号重复", "duplicate post id", row=i, field="id", value=q.id))
-        seen.add(q.id)
-        if q.headcount < 0:
-            problems.append(Problem("岗位人数不能为负", "headcount must not be negative",
-                                    row=i, field="headcount", value=q.headcount))
-        if not 1 <= q.priority <= 5:
-            problems.append(Problem("优先级须为1至5", "priority must be 1 to 5",
-                                    row=i, field="priority", value=q.priority))
     for kind, items in (("person", people), ("post", posts)):
         for i, x in enumerate(items):
             if street_of.setdefault(x.community, x.street) != x.street:

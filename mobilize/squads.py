@@ -91,7 +91,7 @@ def anchors_of(a: Arrays, squads: np.ndarray) -> np.ndarray:
     reps = hi - lo
     pm = np.repeat(members, reps)
     pg = g_order[np.repeat(lo, reps) + ranges(reps)]
-    ok = _qualifies_pairs(a, pg, pm)
+    ok = a.kind_ok[a.g_kind[pg], a.p_kind[pm]] & a.p_eligible[pm]  # as Arrays.qualifies, pair by pair
     takes = np.bincount(np.repeat(sq, reps)[ok] * n_posts + a.g_post[pg[ok]], minlength=len(squads) * n_posts) \
         if len(pg) else np.zeros(len(squads) * n_posts, dtype=np.int64)
     # candidate posts: every post of each pending squad's community
@@ -114,16 +114,6 @@ def anchors_of(a: Arrays, squads: np.ndarray) -> np.ndarray:
     best = _first_per_key(cs, -take, dist, rank[cq])
     out[cs[best]] = cq[best]
     return out
-
-
-def _qualifies_pairs(a: Arrays, groups: np.ndarray, people: np.ndarray) -> np.ndarray:
-    """Return, pair by pair, whether ``people[k]`` may fill ``groups[k]`` (travel aside)."""
-    sk, need, anym = a.p_skill[people], a.g_all[groups], a.g_any[groups]
-    ok = (sk & need) == need
-    ok &= (anym == 0) | ((sk & anym) != 0)
-    ok &= a.p_eligible[people]
-    ok &= ~a.g_leader[groups] | a.p_leader[people]
-    return ok
 
 
 def ranges(counts: np.ndarray) -> np.ndarray:

@@ -15,8 +15,6 @@ single-process (``memory://``) deployment and its command-line neighbours.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -26,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from realtime.hub import Hub
 from realtime.log import read_since
 from realtime.models import event_streams as streams
+from realtime.periodic import Periodic
 from realtime.stats import StatsTicker
 
 __all__ = ["LogFollower"]
@@ -35,19 +34,19 @@ logger = logging.getLogger("realtime.follow")
 _CHUNK = 500
 
 
-class LogFollower:
+class LogFollower(Periodic):
     """Publishes on ``hub`` the events of locally watched streams that this process did not publish."""
+
+    task_name = "realtime-log-follower"
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], hub: Hub, *, interval: float = 1.0,
                  batch: int = 1000, stats: StatsTicker | None = None) -> None:
+        super().__init__(interval)
         self.sessionmaker = sessionmaker
         self.hub = hub
         self.stats = stats  # marked for streams that moved, so a stats tick follows as for local changes
-        self.interval = interval
         self.batch = batch
         self.published: dict[str, int] = {}  # stream -> highest seq known to be published here
-        self.caught_up = 0  # events this follower published (a gauge for operators and tests)
-        self._task: asyncio.Task[None] | None = None
         hub.on_event_published(self.note)
 
     def note(self, stream: str, seq: int) -> None:
@@ -55,25 +54,8 @@ class LogFollower:
         if seq > self.published.get(stream, 0) and self.hub.subscriber_count(stream):
             self.published[stream] = seq
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="realtime-log-follower")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be briefly unavailable; the next round tries again
-                logger.exception("following the event log failed")
+    async def tick(self) -> int:
+        return await self.poll()
 
     async def poll(self) -> int:
         """Publish what the log holds beyond what was published here, for watched streams; return how many."""
@@ -109,7 +91,6 @@ class LogFollower:
                 if self.stats is not None and (not first or len(events) > 1):
                     self.stats.mark(stream)  # counts changed elsewhere: a stats tick follows, as for local ones
             self.note(stream, known)
-        self.caught_up += published
         return published
 
     async def _heads(self, session: AsyncSession, watched: Iterable[str]) -> list[tuple[str, int]]:

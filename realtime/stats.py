@@ -20,14 +20,14 @@ The message (see ``tally`` for the numbers)::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from realtime.periodic import Periodic
 
 if TYPE_CHECKING:
     from realtime.hub import Hub
@@ -68,8 +68,10 @@ def tally(per_community: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     }
 
 
-class StatsTicker:
+class StatsTicker(Periodic):
     """Coalesces changes into at most one ``stats`` message per channel per ``interval`` seconds."""
+
+    task_name = "realtime-stats"
 
     def __init__(
         self,
@@ -79,13 +81,12 @@ class StatsTicker:
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(interval)
         self.hub = hub
         self.counts = counts
-        self.interval = interval
         self.clock = clock
         self._dirty: dict[str, None] = {}
         self._last_sent: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def mark(self, channel: str) -> None:
         """Note that ``channel``'s counts changed; its watchers get one stats message on the next tick."""
@@ -114,25 +115,5 @@ class StatsTicker:
             self._last_sent = {ch: t for ch, t in self._last_sent.items() if t >= horizon}
         return sent
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="realtime-stats")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def __aenter__(self) -> StatsTicker:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
+    async def tick(self) -> int:
+        return await self.flush()

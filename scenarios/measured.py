@@ -20,16 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize.activations.models import Activation, Order, Post
+from mobilize.db import aware
 from mobilize.errors import InvalidInput, NotFound, Problem
 from rosters.models import OrgUnit
 from scenarios.metrics import stats
 from scenarios.model import RosterSpec, Scenario
 
 __all__ = ["compare_measured", "measure_activation", "scenario_for"]
-
-
-def _aware(x: datetime | None) -> datetime | None:
-    return None if x is None else (x if x.tzinfo else x.replace(tzinfo=UTC))
 
 
 async def measure_activation(session: AsyncSession, activation_id: int, *, timezone: str = "Asia/Shanghai",
@@ -45,11 +42,11 @@ async def measure_activation(session: AsyncSession, activation_id: int, *, timez
     scope = (await session.execute(select(OrgUnit.code).where(OrgUnit.id == act.scope_unit_id))).scalar_one()
     slots = (await session.execute(select(func.coalesce(func.sum(Post.headcount), 0))
                                    .where(Post.activation_id == activation_id, Post.active.is_(True)))).scalar_one()
-    t0 = _aware(act.started_at)
-    until = _aware(act.ended_at) or _aware(now) or datetime.now(UTC)
+    t0 = aware(act.started_at)
+    until = aware(act.ended_at) or aware(now) or datetime.now(UTC)
 
     def m(x: datetime | None) -> float | None:
-        return None if x is None else round((_aware(x) - t0).total_seconds() / 60.0, 3)
+        return None if x is None else round((aware(x) - t0).total_seconds() / 60.0, 3)
 
     orders = []
     for o in (await session.execute(select(Order).where(Order.activation_id == activation_id)

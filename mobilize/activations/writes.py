@@ -9,7 +9,7 @@ text, SQLite datetimes as the text SQLAlchemy reads back), as :mod:`realtime.log
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -22,7 +22,7 @@ from mobilize.orders import deadlines
 from mobilize.phonelinks import hash_token, new_tokens
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
-from realtime.log import compact_json
+from realtime.log import compact_json, sqlite_timestamp
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
@@ -56,8 +56,7 @@ class Rows:
             return at
         text = self._texts.get(at)
         if text is None:
-            utc = at.astimezone(UTC) if at.tzinfo is not None else at
-            text = self._texts[at] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = self._texts[at] = sqlite_timestamp(at)
         return text
 
     def sql(self, statement: str) -> str:

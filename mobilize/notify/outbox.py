@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize.db import insert_ignoring, utcnow
 from mobilize.notify.models import OutboxMessage
 from mobilize.notify.templates import LANGS, check, render
-from realtime.log import compact_json
+from realtime.log import compact_json, sqlite_timestamp
 
 __all__ = ["CHANNELS", "Notice", "check_notice", "encode_payload", "enqueue", "enqueue_many", "enqueue_encoded",
            "inbox", "status_counts"]
@@ -134,7 +134,7 @@ async def enqueue_encoded(session: AsyncSession, rows: Sequence[tuple], *, now: 
     columns = ", ".join(_COLUMNS)
     tail = "ON CONFLICT (dedupe_key) DO NOTHING"
     if connection.dialect.name == "sqlite":
-        at = now.replace(tzinfo=None).isoformat(" ", "microseconds")  # the text SQLAlchemy reads back
+        at = sqlite_timestamp(now)  # the text SQLAlchemy reads back
         await connection.exec_driver_sql(
             f"INSERT INTO {table} ({columns}, status, attempts, next_attempt_at, created_at) "
             f"VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) {tail}", [(*r, at, at) for r in rows])

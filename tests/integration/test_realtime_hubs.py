@@ -100,7 +100,7 @@ async def test_events_another_process_commits_reach_watchers_through_the_log_fol
     other_process = async_sessionmaker(database.engine, expire_on_commit=False)  # bound to no hub
     async with running(database) as (hub, address):
         follower = LogFollower(database.sessionmaker, hub, interval=0.05)
-        follower.start()
+        await follower.start()
         try:
             async with connect(url(address)) as ws:
                 await subscribe(ws, stream, None)
