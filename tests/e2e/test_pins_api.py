@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from mobilize.settings import Settings
 from tests.support import login
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -45,7 +48,10 @@ async def test_bad_pins_name_the_field(client, demo):
     assert r.status_code == 404
 
 
-async def test_suggested_pins_cover_the_plan_and_activation_follows_them(client, demo):
+async def test_suggested_pins_cover_the_plan_and_activation_follows_them(client, demo, monkeypatch):
+    # Pins are suggested from everyone, coverage counts who is available at the city's local time: on a weekday
+    # morning, not at whatever hour the suite runs (at night the daytime-only people do not count).
+    monkeypatch.setattr(Settings, "local_now", lambda self: datetime(2026, 11, 23, 10, 0))
     street = await login(client, "street")
     r = await client.post(f"/api/v1/units/{demo['street']}/pins/suggest", headers=street,
                           json={"hazard": "flood", "level": "II"})
