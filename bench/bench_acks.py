@@ -147,7 +147,9 @@ class Server:
         self.log_path = tmp / f"server-{self.port}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "MOBILIZE_DATABASE_URL": url, "MOBILIZE_SECRET_KEY": SECRET,
-               "MOBILIZE_LOG_LEVEL": "WARNING", "MOBILIZE_NOTIFY_CHANNEL": "log"}
+               "MOBILIZE_LOG_LEVEL": "WARNING", "MOBILIZE_NOTIFY_CHANNEL": "log",
+               # the links are read from the outbox right after the activation: made in its transaction, not after
+               "MOBILIZE_NOTICES_INLINE": "1000000"}
         self.proc = subprocess.Popen([sys.executable, "-m", "mobilize.cli", "serve", "--host", HOST,
                                       "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=tmp)

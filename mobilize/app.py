@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 
 from fastapi import FastAPI, Request, WebSocket
@@ -16,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mobilize import __version__
 from mobilize.activations.answers import AnswerWriter
+from mobilize.activations.fanout import fan_out_next
 from mobilize.activations.notices import Notices
 from mobilize.activations.phone_routes import fast_actions
 from mobilize.activations.sweeper import sweep
@@ -59,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with app.state.sessionmaker() as session:
             app.state.secret = await load_secret(session, settings.secret_key)
         live = app.state.live = LiveStatus(app.state.sessionmaker, app.state.secret)
-        app.state.notices = Notices(channel=settings.notify_channel, base_url=settings.public_url)
+        app.state.notices = Notices(channel=settings.notify_channel, base_url=settings.public_url,
+                                    inline_limit=settings.notices_inline)
         hub = Hub.from_url(settings.hub_url)
         await hub.connect()
         ticker = StatsTicker(hub, live.counts, interval=1.0)
@@ -79,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("MOBILIZE_NOTIFY_CHANNEL=sms needs MOBILIZE_SMS_URL")
         notifier = Notifier(app.state.sessionmaker, make_channels(
             sms_url=settings.sms_url, sms_auth_header=settings.sms_auth_header, sms_template=settings.sms_template,
-            sms_timeout=settings.sms_timeout))
+            sms_timeout=settings.sms_timeout), fanout=partial(fan_out_next, app.state.sessionmaker, app.state.notices))
         await notifier.start()
         app.state.notifier = notifier
         app.state.answers = AnswerWriter(app.state.sessionmaker)  # phone answers, group commit

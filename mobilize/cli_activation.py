@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -56,6 +57,7 @@ def _run_live(work):
 
 async def _deliver(settings: Settings, maker) -> None:
     """Send what the command enqueued now (the log channel prints each person's link)."""
+    from mobilize.activations.fanout import fan_out_next
     from mobilize.logs import install
     from mobilize.notify.channels import make_channels
     from mobilize.notify.worker import Notifier
@@ -63,13 +65,13 @@ async def _deliver(settings: Settings, maker) -> None:
     install(settings.log_level)
     channels = make_channels(sms_url=settings.sms_url, sms_auth_header=settings.sms_auth_header,
                              sms_template=settings.sms_template, sms_timeout=settings.sms_timeout)
-    await Notifier(maker, channels).drain()
+    await Notifier(maker, channels, fanout=partial(fan_out_next, maker, _notices(settings))).drain()
 
 
 def _notices(settings: Settings):
     from mobilize.activations.notices import Notices
 
-    return Notices(channel=settings.notify_channel, base_url=settings.public_url)
+    return Notices(channel=settings.notify_channel, base_url=settings.public_url, inline_limit=settings.notices_inline)
 
 
 def _print_activation(activation, as_json: bool) -> None:

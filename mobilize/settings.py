@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     sms_auth_header: str | None = Field(default=None, description='Gateway auth header, e.g. "Authorization: Bearer …"')
     sms_template: str | None = Field(default=None, description="JSON body template for the gateway")
     sms_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the SMS gateway")
+    notices_inline: int = Field(
+        default=2000, ge=0,
+        description="Up to this many new orders, their links and messages are made in the dispatching transaction; "
+                    "more are made right after its commit, a chunk at a time")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base of personal phone links")
     heartbeat_seconds: float = Field(default=20.0, gt=0, description="Websocket ping interval")
     follow_seconds: float = Field(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize import audit
 from mobilize.access import Principal
 from mobilize.activations import records, writes
+from mobilize.activations.fanout import tell_dispatched
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
@@ -112,11 +113,8 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
                                            ack_minutes=plan.acknowledge_minutes[code],
                                            arrive_minutes=plan.arrive_minutes[code])
     orders = await writes.order_ids(session, activation.id, "notified")
-    links = await writes.insert_links(session, activation.id, [a.person for a in new_assignments], now=utcnow())
     spec_by_key = {s.key: s for s in specs}
-    await (notices or Notices()).dispatched(session, activation, links, orders=writes.notice_rows(
-        [a for a in new_assignments if a.person in orders], orders, spec_by_key, arrive_by),
-        people=[a.person for a in new_assignments])
+    await tell_dispatched(session, notices or Notices(), activation, new_assignments, orders, spec_by_key, arrive_by)
     phases.mark("orders")
     events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
                                                      "community": a.post.split("/", 1)[0]})

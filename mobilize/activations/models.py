@@ -14,7 +14,7 @@ from mobilize.db import Base, utcnow
 from mobilize.orders import OPEN_STATES
 
 __all__ = ["Activation", "ActivationLock", "Post", "Order", "Branch", "BranchMember", "SolveRecord", "Pin",
-           "PhoneLinkRow", "IdempotencyRecord", "OPEN_ORDER_STATES"]
+           "PhoneLinkRow", "IdempotencyRecord", "NoticeFanout", "OPEN_ORDER_STATES"]
 
 #: Order states that hold a person: at most one such order per person (partial unique index).
 OPEN_ORDER_STATES = OPEN_STATES  # the state machine decides which states hold a person
@@ -134,6 +134,24 @@ class PhoneLinkRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NoticeFanout(Base):
+    """New orders whose links and messages are still to be made (分批通知), in ``order_ids`` order.
+
+    Written in the transaction that created the orders; the delivery worker works through it a chunk
+    per transaction after the commit (:mod:`mobilize.activations.fanout`), ``done`` counting the orders
+    handled so far, until ``finished_at`` is set.
+    """
+
+    __tablename__ = "notice_fanouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id", ondelete="CASCADE"), index=True)
+    order_ids: Mapped[list[int]] = mapped_column(JSON)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class IdempotencyRecord(Base):

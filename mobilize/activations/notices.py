@@ -13,7 +13,10 @@ from mobilize.notify.outbox import Notice, check_notice, encode_payload, enqueue
 from mobilize.phonelinks import link_url
 from rosters.models import Person, Team
 
-__all__ = ["Notices"]
+__all__ = ["Notices", "INLINE_LIMIT"]
+
+#: Default of :attr:`Notices.inline_limit` (``MOBILIZE_NOTICES_INLINE``).
+INLINE_LIMIT = 2000
 
 #: Up to this many newly linked people, their orders are read by person (one IN list, SQLite's variable
 #: limit in mind) instead of reading all of the activation's notified orders (tens of thousands) for a few.
@@ -23,9 +26,13 @@ _BY_PERSON = 500
 class Notices:
     """Enqueue dispatch notifications on ``channel`` with personal links under ``base_url``."""
 
-    def __init__(self, *, channel: str = "log", base_url: str = "http://127.0.0.1:8000") -> None:
+    def __init__(self, *, channel: str = "log", base_url: str = "http://127.0.0.1:8000",
+                 inline_limit: int = INLINE_LIMIT) -> None:
         self.channel = channel
         self.base_url = base_url
+        #: Up to this many new orders, their links and messages are made in the dispatching transaction;
+        #: more are fanned out after its commit (:mod:`mobilize.activations.fanout`).
+        self.inline_limit = inline_limit
 
     async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str], *,
                          orders: Iterable[tuple] | None = None, people: Iterable[int] | None = None) -> int:

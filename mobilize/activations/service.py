@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize import audit
 from mobilize.access import Principal, Role
 from mobilize.activations import dispatch, records, writes
+from mobilize.activations.fanout import tell_dispatched
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
@@ -193,9 +194,7 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
                                            arrive_minutes=plan.arrive_minutes[level])
     orders = await writes.order_ids(session, activation.id, "notified")
     spec_by_key = {s.key: s for s in specs}
-    links = await writes.insert_links(session, activation.id, assigned, now=utcnow())
-    await (notices or Notices()).dispatched(session, activation, links,
-                                            orders=writes.notice_rows(assignments, orders, spec_by_key, arrive_by))
+    await tell_dispatched(session, notices or Notices(), activation, assignments, orders, spec_by_key, arrive_by)
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))

@@ -31,7 +31,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -99,6 +99,7 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     released: int = 0
+    fanned: int = 0  # orders whose links and messages were made (a large dispatch's fan-out)
 
     def __iadd__(self, other: DeliveryReport) -> Self:
         for name in self.__slots__:
@@ -250,13 +251,18 @@ class Notifier:
     do; the lease and ``SKIP LOCKED`` already make several instances safe, which is what a
     scheduler's job store would otherwise add. Errors (the database away) are logged and the loop
     backs off; it never dies. The notifier owns its channels and closes them on :meth:`stop`.
+
+    ``fanout``, when given, is called at the start of every round: one step of making a large
+    dispatch's links and messages (:func:`mobilize.activations.fanout.fan_out_next`), returning how
+    many orders it handled; while it finds work the loop does not sleep.
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], channels: Mapping[str, Channel], *,
                  worker_id: str | None = None, batch: int = 100, lease: timedelta = timedelta(seconds=60),
                  poll: float = 1.0, policy: RetryPolicy = RetryPolicy(), concurrency: int = 10,
-                 lang: str = "zh-CN"):
+                 lang: str = "zh-CN", fanout: Callable[[], Awaitable[int]] | None = None):
         self.sessionmaker = sessionmaker
+        self.fanout = fanout
         self.channels = dict(channels)
         self.worker_id = worker_id or worker_name()
         self.batch, self.lease, self.poll, self.policy = batch, lease, poll, policy
@@ -268,10 +274,12 @@ class Notifier:
         self._rng = random.Random()
 
     async def run_once(self, now: datetime | None = None) -> DeliveryReport:
-        """Return what one delivery round did."""
+        """Return what one delivery round did: first a step of any fan-out under way, then a delivery."""
+        fanned = await self.fanout() if self.fanout is not None else 0
         report = await deliver_due(self.sessionmaker, self.channels, now=now, batch=self.batch, lease=self.lease,
                                    worker_id=self.worker_id, policy=self.policy, concurrency=self.concurrency,
                                    lang=self.lang, rng=self._rng)
+        report.fanned = fanned
         self.totals += report
         return report
 
@@ -281,7 +289,7 @@ class Notifier:
         for _ in range(max_rounds):
             report = await self.run_once()
             total += report
-            if not report.claimed:
+            if not report.claimed and not report.fanned:
                 break
         return total
 
@@ -325,7 +333,7 @@ class Notifier:
                 log.exception("notification round failed (%d in a row)", errors)
                 await self._sleep(min(30.0, self.poll * 2 ** errors))
                 continue
-            if report.claimed < self.batch:
+            if report.claimed < self.batch and not report.fanned:
                 await self._sleep(self.poll)
 
     async def _sleep(self, seconds: float) -> None:
