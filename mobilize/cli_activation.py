@@ -150,8 +150,10 @@ def level_(activation_id: Annotated[int, typer.Argument(help="启动编号 activ
     async def work(settings: Settings, engine: AsyncEngine, maker):
         async with session_scope(maker) as session:
             await begin_write(session)
-            return await change_level(session, activation_id, level, plans=_plans(settings), at=settings.local_now(),
-                                      notices=_notices(settings))
+            changed = await change_level(session, activation_id, level, plans=_plans(settings),
+                                         at=settings.local_now(), notices=_notices(settings))
+        await _deliver(settings, maker)  # the new orders' people are told now, as after `activate`
+        return changed
 
     _print_activation(_run_live(work), as_json)
 

@@ -65,10 +65,14 @@ async def fan_out_next(sessionmaker: async_sessionmaker[AsyncSession], notices: 
     """Return how many orders one step handled: the next chunk of the oldest unfinished fan-out (0: none left)."""
     ft, ot, pt = NoticeFanout.__table__, Order.__table__, Post.__table__
     async with sessionmaker() as session:
+        # A read first: most rounds find nothing, and should not take SQLite's write lock to learn it.
+        if (await session.execute(select(ft.c.id).where(ft.c.finished_at.is_(None)).limit(1))).first() is None:
+            return 0
         await begin_write(session)
+        postgres = session.get_bind().dialect.name == "postgresql"
         pick = select(ft.c.id, ft.c.activation_id, ft.c.order_ids, ft.c.done).where(
             ft.c.finished_at.is_(None)).order_by(ft.c.id).limit(1)
-        if session.get_bind().dialect.name == "postgresql":
+        if postgres:
             pick = pick.with_for_update(skip_locked=True)
         row = (await session.execute(pick)).first()
         if row is None:
@@ -80,18 +84,25 @@ async def fan_out_next(sessionmaker: async_sessionmaker[AsyncSession], notices: 
         if part and activation is not None and activation.status == "active":
             wanted = set(part)
             # The chunk is a run of sorted ids: one range read of the activation, the strangers skipped.
-            rows = [r for r in (await (await session.connection()).execute(
-                select(ot.c.id, ot.c.person_id, ot.c.arrive_deadline_at, pt.c.name_zh, pt.c.name_en, pt.c.site_name)
-                .join(pt, pt.c.id == ot.c.post_id)
-                .where(ot.c.activation_id == activation_id, ot.c.id.between(part[0], part[-1]),
-                       ot.c.status.in_(OPEN_ORDER_STATES)))).all() if r[0] in wanted]
+            read = (select(ot.c.id, ot.c.person_id, ot.c.arrive_deadline_at, pt.c.name_zh, pt.c.name_en, pt.c.site_name)
+                    .join(pt, pt.c.id == ot.c.post_id)
+                    .where(ot.c.activation_id == activation_id, ot.c.id.between(part[0], part[-1]),
+                           ot.c.status.in_(OPEN_ORDER_STATES)))
+            if postgres:
+                # Shared locks on the orders told: a switch-back or level change closing them waits for this
+                # chunk's commit (and then sees, and expires, its links); one that closed them first is
+                # waited for here, and its closed orders drop out of the read.
+                read = read.with_for_update(read=True, of=ot)
+            rows = [r for r in (await (await session.connection()).execute(read)).all() if r[0] in wanted]
             if rows:
                 people = [r[1] for r in rows]
                 links = await writes.insert_links(session, activation_id, people, now=utcnow())
                 await notices.dispatched(session, activation, links, orders=rows, people=people)
         done += len(part)
-        finished = utcnow() if done >= len(order_ids) else None
-        await session.execute(update(ft).where(ft.c.id == fanout_id).values(done=done, finished_at=finished))
+        values = {"done": done}
+        if done >= len(order_ids):  # finished: the list has served its purpose
+            values.update(finished_at=utcnow(), order_ids=[])
+        await session.execute(update(ft).where(ft.c.id == fanout_id).values(**values))
         await session.commit()
         return max(len(part), 1)  # a fan-out finished with nothing left to do still counts as work done
 

@@ -263,6 +263,8 @@ class Notifier:
                  lang: str = "zh-CN", fanout: Callable[[], Awaitable[int]] | None = None):
         self.sessionmaker = sessionmaker
         self.fanout = fanout
+        self._fanout_failures = 0
+        self._fanout_retry_at = 0.0
         self.channels = dict(channels)
         self.worker_id = worker_id or worker_name()
         self.batch, self.lease, self.poll, self.policy = batch, lease, poll, policy
@@ -275,13 +277,28 @@ class Notifier:
 
     async def run_once(self, now: datetime | None = None) -> DeliveryReport:
         """Return what one delivery round did: first a step of any fan-out under way, then a delivery."""
-        fanned = await self.fanout() if self.fanout is not None else 0
+        fanned = await self._fan_out()
         report = await deliver_due(self.sessionmaker, self.channels, now=now, batch=self.batch, lease=self.lease,
                                    worker_id=self.worker_id, policy=self.policy, concurrency=self.concurrency,
                                    lang=self.lang, rng=self._rng)
         report.fanned = fanned
         self.totals += report
         return report
+
+    async def _fan_out(self) -> int:
+        # A fan-out step that fails (the database away, a message refused) must not stop delivery of
+        # everything else: it is logged and tried again after a growing pause (its chunk rolled back whole).
+        if self.fanout is None or time.monotonic() < self._fanout_retry_at:
+            return 0
+        try:
+            fanned = await self.fanout()
+        except Exception:
+            self._fanout_failures += 1
+            self._fanout_retry_at = time.monotonic() + min(60.0, self.poll * 2 ** self._fanout_failures)
+            log.exception("notice fan-out failed (%d in a row); delivery goes on", self._fanout_failures)
+            return 0
+        self._fanout_failures = 0
+        return fanned
 
     async def drain(self, *, max_rounds: int = 10_000) -> DeliveryReport:
         """Return the sum of rounds run until one claims nothing (the CLI and the demo deliver this way)."""

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mobilize.activations.fanout import fan_out_all, fan_out_next
 from mobilize.activations.levels import change_level
-from mobilize.activations.models import NoticeFanout, Order, PhoneLinkRow, Post
+from mobilize.access import Principal, Role
+from mobilize.activations.models import Activation, NoticeFanout, Order, PhoneLinkRow, Post
 from mobilize.activations.notices import Notices
+from mobilize.activations.operator_actions import move_person
 from mobilize.activations.service import ActivateRequest, activate, end
-from mobilize.db import aware, session_scope
+from mobilize.db import aware, begin_write, session_scope, utcnow
 from mobilize.notify import Channel, Notifier
 from mobilize.notify.models import OutboxMessage
 from mobilize.phonelinks import hash_token
@@ -180,3 +182,54 @@ async def test_a_small_dispatch_is_still_told_in_its_own_transaction(sessionmake
                           notices=Notices(channel="sms", base_url="https://mobilize.example"))
     now = await _told(sessionmaker, aid)
     assert now["fanouts"] == [] and set(now["told"]) == set(now["orders"]) and now["wrong"] == []
+
+
+async def test_a_switch_back_racing_the_fan_out_leaves_no_live_link(sessionmaker, demo, plans):
+    # PostgreSQL: the chunk holds shared locks on the orders it tells, so the switch-back's release waits for its
+    # commit and then expires its links (or goes first, and the chunk finds the orders closed).
+    for _ in range(3):
+        aid = await _activate(sessionmaker, demo["street"], plans)
+
+        async def switch_back():
+            await asyncio.sleep(0.01)
+            async with session_scope(sessionmaker) as s:
+                await begin_write(s)  # as the API and the command line do
+                await end(s, aid)
+
+        await asyncio.gather(fan_out_all(sessionmaker, DEFERRED, chunk=40), switch_back())
+        async with session_scope(sessionmaker) as s:
+            ended_at = (await s.execute(select(Activation.ended_at).where(Activation.id == aid))).scalar_one()
+            live = (await s.execute(select(func.count()).select_from(PhoneLinkRow).where(
+                PhoneLinkRow.activation_id == aid, PhoneLinkRow.expires_at > ended_at))).scalar_one()
+        assert ended_at is not None and live == 0
+
+
+async def test_someone_moved_before_the_fan_out_told_them_gets_their_link_with_the_move(sessionmaker, demo, plans):
+    aid = await _activate(sessionmaker, demo["street"], plans)
+    async with session_scope(sessionmaker) as s:
+        orders = (await s.execute(select(Order.id, Order.person_id, Order.post_id, Post.community_id).join(
+            Post, Post.id == Order.post_id).where(Order.activation_id == aid).order_by(Order.id))).all()
+        mover = orders[0]
+        room = next(o for o in orders if o.community_id == mover.community_id and o.post_id != mover.post_id)
+        await s.execute(update(Order).where(Order.id == room.id).values(status="cancelled"))  # a free place there
+    admin = Principal(0, "admin", Role.ADMIN, None, None)
+    async with session_scope(sessionmaker) as s:
+        moved = await move_person(s, admin, aid, mover.id, room.post_id, key="move-before-fanout", now=utcnow(),
+                                  plans=plans, notices=DEFERRED)
+    await fan_out_all(sessionmaker, DEFERRED)
+    after = await _told(sessionmaker, aid)
+    assert moved["id"] in after["told"] and mover.person_id in after["with_link"] and after["wrong"] == []
+    assert mover.id not in after["told"]  # the order they left was never announced
+
+
+async def test_a_failing_fan_out_does_not_stop_other_messages(sessionmaker, demo, plans):
+    aid = await _activate(sessionmaker, demo["community_a"], plans,
+                          notices=Notices(channel="sms", base_url="https://mobilize.example"))
+
+    async def broken() -> int:
+        raise RuntimeError("fan-out step failed")
+
+    channel = Recording()
+    report = await Notifier(sessionmaker, {"sms": channel}, fanout=broken).run_once()
+    told = await _told(sessionmaker, aid)
+    assert report.sent == len(told["orders"]) > 0 and report.fanned == 0
