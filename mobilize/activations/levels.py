@@ -116,9 +116,7 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     spec_by_key = {s.key: s for s in specs}
     await tell_dispatched(session, notices or Notices(), activation, new_assignments, orders, spec_by_key, arrive_by)
     phases.mark("orders")
-    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
-                                                     "community": a.post.split("/", 1)[0]})
-               for a in new_assignments if a.person in orders]
+    events += writes.notified_events(stream, [a for a in new_assignments if a.person in orders], orders, post_ids)
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).

@@ -279,9 +279,7 @@ async def _append_activation_events(session, activation, summary, solution, post
     if not summary["drill"]:
         events += [NewEvent(f"unit:{code}", "community.switched", {"activation": activation.id, "phase": "wartime"})
                    for code in units.community_ids]
-    events += [NewEvent(stream, "order.notified", {"order": orders[a.person], "post": post_ids[a.post],
-                                                     "community": a.post.split("/", 1)[0]})
-               for a in solution.assignments]
+    events += writes.notified_events(stream, solution.assignments, orders, post_ids)
     events += [NewEvent(stream, "shortage.opened", {"post": post_ids[s["post"]], "missing": s["missing"],
                                                     "skills": s["skills"], "community": s["community"]})
                for s in summary["shortages"]]

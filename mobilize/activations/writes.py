@@ -23,10 +23,11 @@ from mobilize.phonelinks import hash_token, new_tokens
 from mobilize.plans import PostSpec
 from mobilize.solver import Solution
 from realtime.log import compact_json, sqlite_timestamp
+from realtime.models import NewEvent
 from rosters.models import Person
 
 __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
-           "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "LINK_DAYS"]
+           "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "LINK_DAYS"]
 
 _CHUNK = 900
 _COPY_FROM = 1000  # rows from which PostgreSQL inserts go by COPY
@@ -255,6 +256,20 @@ def notice_rows(assignments, order_ids: dict[int, int], specs: dict[str, PostSpe
         s = specs[a.post]
         out.append((order_ids[a.person], a.person, arrive_by, s.zh, s.en, s.site_name))
     return out
+
+
+def notified_events(stream: str, assignments, orders: dict[int, int], post_ids: dict[str, int]) -> list[NewEvent]:
+    """Return one ``orders.notified`` event per community for the new orders of ``assignments`` (派单).
+
+    Its body names the community, how many were dispatched there and each order with its post,
+    ``{"community": code, "count": n, "orders": [[order id, post id], ...]}``: a city's key press is a few
+    hundred events, not one per order (tens of thousands to write, publish and replay).
+    """
+    by_community: dict[str, list[list[int]]] = {}
+    for a in assignments:
+        by_community.setdefault(a.post.split("/", 1)[0], []).append([orders[a.person], post_ids[a.post]])
+    return [NewEvent(stream, "orders.notified", {"community": code, "count": len(pairs), "orders": pairs})
+            for code, pairs in by_community.items()]
 
 
 def branch_members(solution: Solution, candidates: dict, specs: dict[str, PostSpec]) -> list[Member]:

@@ -19,6 +19,11 @@ from tests.support import DEMO_PASSWORD, LiveServer, seed_demo
 TIMEOUT = 15
 
 
+def dispatched(events) -> int:
+    """Return how many orders the ``orders.notified`` events among ``events`` announce (one per community)."""
+    return sum(len(m["body"]["orders"]) for m in events if m["event"] == "orders.notified")
+
+
 @pytest.fixture
 async def live(settings, tmp_path):
     codes = await seed_demo(settings)
@@ -104,14 +109,15 @@ async def _command_line_change_is_seen(client, server, codes, settings, hub_url)
         while not (stats_seen and notified == raised["summary"]["new_orders"]):
             message = (await receive(ws))[-1]
             messages.append(message)
-            notified += message["type"] == "event" and message["event"] == "order.notified"
+            if message["type"] == "event" and message["event"] == "orders.notified":
+                notified += message["body"]["count"]
             stats_seen = stats_seen or (message["type"] == "stats"
                                         and message["total"]["slots"] == raised["summary"]["slots"])
         events = [m for m in messages if m["type"] == "event"]
         assert events[0]["event"] == "activation.level_changed" and events[0]["seq"] == head + 1
         seqs = [m["seq"] for m in events]
         assert seqs == list(range(head + 1, head + 1 + len(seqs)))  # each once, in order
-        assert len([m for m in events if m["event"] == "order.notified"]) == raised["summary"]["new_orders"]
+        assert dispatched(events) == raised["summary"]["new_orders"]
 
 
 async def test_command_center_sees_the_switch_live_and_catches_up(live):
@@ -133,7 +139,7 @@ async def test_command_center_sees_the_switch_live_and_catches_up(live):
         assert events[0]["event"] == "activation.level_changed" and events[0]["seq"] == head + 1
         seqs = [m["seq"] for m in events]
         assert seqs == list(range(head + 1, head + 1 + len(seqs)))
-        assert len([m for m in events if m["event"] == "order.notified"]) == raised["summary"]["new_orders"]
+        assert dispatched(events) == raised["summary"]["new_orders"]
         assert messages[-1]["total"]["filled"] == raised["summary"]["filled"]
         last = seqs[-1]
     # while disconnected the activation ends; reconnecting with since replays exactly the missed events
@@ -176,8 +182,9 @@ async def test_a_community_inside_a_wider_activation_sees_only_its_own(live):
     async with connect(ws_url(server, cmd_a)) as ws:
         await ws.send(json.dumps({"type": "subscribe", "channel": f"activation:{act['id']}", "since": 0}))
         messages = await receive(ws, lambda m: m.get("event") == "branches.formed")
-    orders = [m for m in messages if m.get("event") == "order.notified"]
+    orders = [m for m in messages if m.get("event") == "orders.notified"]
     assert orders and {m["body"]["community"] for m in orders} == {codes["community_a"]}
+    assert dispatched(orders) == len({o for m in orders for o, _post in m["body"]["orders"]}) > 0
     assert any(m.get("event") == "activation.started" for m in messages), "scope-wide facts reach the community"
 
 

@@ -57,7 +57,7 @@ async def test_scope_auth_and_bad_input(live):  # noqa: F811
     # a community inside the street-wide activation: only its own orders and its own stats row
     events = (await client.get(f"/api/v1/activations/{act['id']}/events", headers=cmd_a,
                                params={"limit": 5000})).json()
-    orders = [e for e in events["events"] if e["event"] == "order.notified"]
+    orders = [e for e in events["events"] if e["event"] == "orders.notified"]
     assert orders and {e["body"]["community"] for e in orders} == {codes["community_a"]}
     assert not events["more"] and events["next"] == events["head"]
     stats = (await client.get(f"/api/v1/activations/{act['id']}/stats", headers=cmd_a)).json()

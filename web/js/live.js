@@ -86,7 +86,7 @@ function onEvent(m, history) {
   if (m.event.startsWith("activation.")) {
     get(`/activations/${L.id}`).then((a) => { if (L && L.id === a.id) { L.activation = a; renderHeader(); } }).catch(() => {});
   }
-  scheduleRefresh(m.event.startsWith("order.") ? 150 : 300);
+  scheduleRefresh(m.event.startsWith("order") ? 150 : 300);  // order.* and orders.notified
 }
 
 function renderTimelineNow() {
