@@ -6,7 +6,9 @@ directly, end. Each time runs from the key press (``BEGIN IMMEDIATE``) to the co
 and its events, and is broken down into the phases the activation reports in ``summary["phases_ms"]``
 plus the commit. The floor printed beside it is measured in the same run on the same problem: SciPy's
 ``linear_sum_assignment`` per community on the same cost arrays (``bench_solver.floor``) plus a raw
-``sqlite3.executemany`` of as many order rows into a table of the same shape. ``--postgres URL``
+``sqlite3.executemany`` of as many order rows into a table of the same shape. After each key press and
+raise, the links and messages of its orders are made as the app's notifier makes them after the commit
+(:mod:`mobilize.activations.fanout`), timed apart. ``--postgres URL``
 runs the same on a scratch PostgreSQL database made (and dropped) beside ``URL``'s.
 """
 
@@ -32,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is scri
 from bench_solver import floor as lsa_floor  # noqa: E402
 
 from mobilize.activations.models import SolveRecord  # noqa: E402
+from mobilize.activations.fanout import fan_out_next  # noqa: E402
 from mobilize.activations.levels import change_level  # noqa: E402
+from mobilize.activations.notices import Notices  # noqa: E402
 from mobilize.activations.service import ActivateRequest, activate, end  # noqa: E402
 from mobilize.activations.records import load_solve  # noqa: E402
 from mobilize.db import begin_write, checkpoint, create_engine, create_sessionmaker  # noqa: E402
@@ -67,6 +71,21 @@ async def timed(maker, work) -> tuple[object, float, float]:
         done = time.perf_counter()
     await checkpoint(maker.kw["bind"])
     return result, done - start, done - before_commit
+
+
+async def fan_out(maker) -> None:
+    """Make the links and messages a large dispatch left for after its commit, as the app's notifier does; print it."""
+    notices, chunks, orders, longest = Notices(), 0, 0, 0.0
+    start = time.perf_counter()
+    while True:
+        t = time.perf_counter()
+        handled = await fan_out_next(maker, notices)
+        if not handled:
+            break
+        chunks, orders, longest = chunks + 1, orders + handled, max(longest, time.perf_counter() - t)
+    if chunks:
+        print(f"{'':<22} then its links and messages: {orders:,} orders in {chunks} chunks after the commit, "
+              f"{time.perf_counter() - start:.3f} s (longest chunk {longest * 1000:.0f} ms)")
 
 
 def report(name: str, activation, total: float, commit: float, target: float | None = None) -> None:
@@ -154,15 +173,17 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> Non
             s, ActivateRequest(scope, "flood", lv), plans=plans, at=AT))
         act = act[0]
         report(f"activate {label} city-wide", act, total, commit, TARGET_ACTIVATE_S)
+        await fan_out(maker)
         results[label] = (act, total)
         if label == "III":
             raised, total_r, commit_r = await timed(maker, lambda s, a=act.id: change_level(
                 s, a, "I", plans=plans, at=AT))
             report("raise III → I", raised, total_r, commit_r, TARGET_RAISE_S)
+            await fan_out(maker)
             ms = raised.summary["phases_ms"]
             resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "solve"))
             print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s; "
-                  f"the rest writes {raised.summary['new_orders']:,} orders with their links, notices and events")
+                  f"the rest writes {raised.summary['new_orders']:,} orders, their posts, branches and events")
             results["raise"] = (raised, total_r)
         ended, total_e, commit_e = await timed(maker, lambda s, a=act.id: end(s, a))
         print(f"{'end':<22} {total_e:6.3f} s  (commit {commit_e * 1000:.0f} ms)")

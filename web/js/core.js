@@ -72,7 +72,9 @@ export async function api(path, options = {}) {
   } catch (e) {
     throw new ApiError(0, null);
   }
-  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  // JSON bodies are parsed; with options.text a successful non-JSON body (an HTML report) comes back as text.
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json()
+    : options.text && response.ok ? await response.text() : null;
   if (response.status === 401 && !path.startsWith("/auth/token")) { onUnauthorized(); throw new ApiError(401, body); }
   if (!response.ok) throw new ApiError(response.status, body);
   return { status: response.status, body };

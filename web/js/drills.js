@@ -2,7 +2,7 @@
 // the Monte Carlo in the background; this page polls the job's progress and, when it is done, shows the
 // self-contained report (fetched with the operator's token, shown in a sandboxed frame, or in a new tab).
 // Opened as #/drills/<activation id> it compares a live drill activation's measured answers with the prediction.
-import { $, state, t, el, api, get, zhEn, fmtTime, guarded, notify, randomKey } from "./core.js";
+import { $, t, el, api, get, zhEn, fmtTime, guarded, notify, randomKey } from "./core.js";
 
 const D = { scenarios: [], jobs: [], timer: null, shown: null, key: null, keyFor: null, activation: null };
 const ACTIVE = ["queued", "running"];
@@ -176,10 +176,16 @@ function summaryLine(job) {
 }
 
 async function reportHtml(job) {
-  const response = await fetch(`/api/v1/drills/jobs/${job.id}/report`, { headers: { Authorization: `Bearer ${state.token}` }, cache: "no-store" });
-  if (!response.ok) throw new Error(t("drillNoReport"));
-  return response.text();
+  // Through api(): an expired log-in (401) goes back to the log-in screen like every other call.
+  try {
+    return (await api(`/drills/jobs/${job.id}/report`, { text: true })).body;
+  } catch (e) {
+    if (e.status === 401) throw e;
+    throw new Error(t("drillNoReport"));
+  }
 }
+
+let reportUrl = null;  // the blob URL of the report shown; given back when another replaces it
 
 async function showReport(job) {
   const html = await reportHtml(job);
@@ -189,7 +195,8 @@ async function showReport(job) {
     box.dataset.job = job.id; box.dataset.status = "done";
     box.replaceChildren(head(job), summaryLine(job));
   }
-  const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+  if (reportUrl) URL.revokeObjectURL(reportUrl);
+  const url = reportUrl = URL.createObjectURL(new Blob([html], { type: "text/html" }));
   const frame = el("iframe", { id: "drill-report-frame", class: "drill-report", sandbox: "", title: t("drillReport"), srcdoc: html });
   $("#drill-report-frame")?.remove(); $("#drill-report-tools")?.remove();
   box.append(tools(job, url), frame);
