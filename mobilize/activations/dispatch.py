@@ -236,10 +236,9 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
     people = [a.person for a in solution.assignments]
     if not activation.is_drill:
         await writes.set_people_status(session, people, "deployed")
-    await writes.insert_orders(session, activation.id, list(solution.assignments), {post.key: post.id},
-                               ack_minutes=ack_minutes, arrive_minutes=arrive_minutes, at=now)
-    ids = dict((await session.execute(select(Order.person_id, Order.id).where(
-        Order.activation_id == activation.id, Order.person_id.in_(people), Order.status == "notified"))).all())
+    _arrive_by, ids = await writes.insert_orders(session, activation.id, list(solution.assignments),
+                                                 {post.key: post.id}, ack_minutes=ack_minutes,
+                                                 arrive_minutes=arrive_minutes, at=now)
     await session.execute(update(Post).where(Post.id == post.id).values(filled=Post.filled + len(people)))
     links = await writes.insert_links(session, activation.id, people, now=now)
     await (notices or Notices()).dispatched(session, activation, links, people=people)

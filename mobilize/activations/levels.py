@@ -107,16 +107,15 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     await writes.update_posts(session, {existing[s.key]: (s.headcount, filled[s.key]) for s in specs
                                         if s.key in existing},
                               [pid for key, pid in existing.items() if key not in spec_keys])
-    post_ids = await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
-                                         units.community_ids, filled)
-    arrive_by = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
-                                           ack_minutes=plan.acknowledge_minutes[code],
-                                           arrive_minutes=plan.arrive_minutes[code])
-    orders = await writes.order_ids(session, activation.id, "notified")
+    post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
+                                                    units.community_ids, filled)
+    arrive_by, orders = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
+                                                   ack_minutes=plan.acknowledge_minutes[code],
+                                                   arrive_minutes=plan.arrive_minutes[code])
     spec_by_key = {s.key: s for s in specs}
     await tell_dispatched(session, notices or Notices(), activation, new_assignments, orders, spec_by_key, arrive_by)
     phases.mark("orders")
-    events += writes.notified_events(stream, [a for a in new_assignments if a.person in orders], orders, post_ids)
+    events += writes.notified_events(stream, new_assignments, orders, post_ids)
     by_id = {c.id: c for c in candidates}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
     # Re-formed from the new membership; stored branches keep their ids by key (community:group).

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mobilize.access import Principal, mask_name, mask_phone
+from mobilize.activations.writes import explanation_of
 from mobilize.activations.models import Branch, BranchMember, Order, Post, SolveRecord
 from mobilize.activations.records import load_solve
 from mobilize.errors import NotFound
@@ -94,7 +95,7 @@ async def get_order(session: AsyncSession, activation_id: int, order_id: int, pr
         raise NotFound("未找到该派单", f"No order {order_id}")
     order, person, post, _ = row
     data = _order_dict(order, person, post, principal)
-    data["explanation"] = order.explanation
+    data["explanation"] = explanation_of(order)
     return data
 
 

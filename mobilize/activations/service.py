@@ -189,10 +189,9 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
                                          writes.filled_of(assignments))
     phases.mark("posts")
-    arrive_by = await writes.insert_orders(session, activation.id, assignments, post_ids,
-                                           ack_minutes=plan.acknowledge_minutes[level],
-                                           arrive_minutes=plan.arrive_minutes[level])
-    orders = await writes.order_ids(session, activation.id, "notified")
+    arrive_by, orders = await writes.insert_orders(session, activation.id, assignments, post_ids,
+                                                   ack_minutes=plan.acknowledge_minutes[level],
+                                                   arrive_minutes=plan.arrive_minutes[level])
     spec_by_key = {s.key: s for s in specs}
     await tell_dispatched(session, notices or Notices(), activation, assignments, orders, spec_by_key, arrive_by)
     if not request.drill:

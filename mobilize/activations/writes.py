@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.branches import BranchPlan, Member
+from mobilize.costs import COMPONENTS
 from mobilize.costs import Post as Demand
 from mobilize.db import utcnow
 from mobilize.orders import deadlines
@@ -26,8 +27,8 @@ from realtime.log import compact_json, sqlite_timestamp
 from realtime.models import NewEvent
 from rosters.models import Person
 
-__all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "order_ids", "set_people_status", "save_branches",
-           "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "LINK_DAYS"]
+__all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "set_people_status", "save_branches",
+           "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "explanation_of", "LINK_DAYS"]
 
 _CHUNK = 900
 _COPY_FROM = 1000  # rows from which PostgreSQL inserts go by COPY
@@ -88,6 +89,25 @@ class Rows:
         await self.connection.exec_driver_sql(self.sql(f"INSERT INTO {self.table(table)} ({names}) VALUES ({marks})"),
                                               rows)
 
+    async def insert_returning_ids(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> list[int]:
+        """Insert ``rows`` as :meth:`insert` does and return their new ids, in ``rows`` order (no read-back).
+
+        SQLite: one executemany gives consecutive rowids after the table's largest (this transaction
+        writes, so no other connection inserts meanwhile), ending at ``last_insert_rowid()``.
+        PostgreSQL: the ids are drawn from the table's sequence first, in one statement, and inserted
+        with the rows (concurrent sessions may draw between them: never the same id).
+        """
+        if not rows:
+            return []
+        if self.sqlite:
+            await self.insert(table, columns, rows)
+            (last,), = await self.fetch("SELECT last_insert_rowid()")
+            return list(range(last - len(rows) + 1, last + 1))
+        ids = [i for (i,) in await self.fetch(
+            "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table.name, len(rows)))]
+        await self.insert(table, ("id", *columns), [(i, *row) for i, row in zip(ids, rows, strict=True)])
+        return ids
+
     async def executemany(self, statement: str, rows: list[tuple]) -> None:
         if rows:
             await self.connection.exec_driver_sql(self.sql(statement), rows)
@@ -123,7 +143,7 @@ _POST_COLUMNS = ("activation_id", "key", "community_id", "code", "group", "name_
 
 async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequence[PostSpec],
                        community_ids: dict[str, int], filled: dict[str, int] | None = None) -> dict[str, int]:
-    """Insert the posts (with their ``filled`` counts by key) and return every post id of the activation by key."""
+    """Insert the posts (with their ``filled`` counts by key) and return their ids by key."""
     db = await Rows.of(session)
     filled = filled or {}
     texts: dict[frozenset, str] = {}  # few distinct skill sets among thousands of posts
@@ -134,12 +154,11 @@ async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequenc
             text = texts[of] = _dumps(sorted(of))
         return text
 
-    await db.insert(Post.__table__, _POST_COLUMNS, [
+    ids = await db.insert_returning_ids(Post.__table__, _POST_COLUMNS, [
         (activation_id, s.key, community_ids[s.community], s.code, s.group, s.zh, s.en, s.site_code, s.site_name,
          s.lat, s.lon, s.headcount, filled.get(s.key, 0), skills(s.skills_all), skills(s.skills_any),
          s.leader_required, s.priority, s.shift_hours, True) for s in specs])
-    return dict(await db.fetch(f"SELECT key, id FROM {db.table(Post.__table__)} WHERE activation_id = ?",
-                               (activation_id,)))
+    return {s.key: i for s, i in zip(specs, ids, strict=True)}
 
 
 async def update_posts(session: AsyncSession, sizes: dict[int, tuple[int, int]], gone: Sequence[int]) -> None:
@@ -152,12 +171,28 @@ async def update_posts(session: AsyncSession, sizes: dict[int, tuple[int, int]],
 
 
 def _explanation(a) -> str:
-    # The JSON of {"travel_minutes", "cost", "parts": {...}, "borrowed", "leader_part"}, formatted
-    # directly: every value is an int or a bool, and json.dumps per order is most of the write.
-    return (f'{{"travel_minutes":{int(a.travel_minutes)},"cost":{int(a.cost)},"parts":{{"travel":{int(a.travel)},'
-            f'"preassignment":{int(a.preassignment)},"borrow":{int(a.borrow)},"squad_split":{int(a.squad_split)},'
-            f'"fairness":{int(a.fairness)},"keep_in_place":{int(a.keep_in_place)}}},'
-            f'"borrowed":{"true" if a.borrowed else "false"},"leader_part":{"true" if a.leader_part else "false"}}}')
+    # Stored compactly: the cost parts in COMPONENTS order, e.g. [7,0,0,0,35,0]; travel minutes, cost,
+    # borrowed and leader part are the order's own columns. explanation_of() gives the whole of it back.
+    return (f"[{int(a.travel)},{int(a.preassignment)},{int(a.borrow)},{int(a.squad_split)},{int(a.fairness)},"
+            f"{int(a.keep_in_place)}]")
+
+
+def explanation_of(order) -> dict:
+    """Return why the order's person landed on its post: travel minutes, cost, its parts, borrowed, leader part.
+
+    >>> from types import SimpleNamespace as O
+    >>> explanation_of(O(explanation=[7, 0, 45, 0, 0, 0], travel_minutes=7, cost=52, borrowed=True, leader_part=False))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'travel_minutes': 7, 'cost': 52, 'parts': {'travel': 7, 'preassignment': 0, 'borrow': 45, 'squad_split': 0,
+     'fairness': 0, 'keep_in_place': 0}, 'borrowed': True, 'leader_part': False}
+
+    An order written otherwise (moved by an operator; stored whole before the compact form) is returned as stored.
+    """
+    stored = order.explanation
+    if isinstance(stored, list) and len(stored) == len(COMPONENTS):
+        return {"travel_minutes": order.travel_minutes, "cost": order.cost, "parts": dict(zip(COMPONENTS, stored)),
+                "borrowed": bool(order.borrowed), "leader_part": bool(order.leader_part)}
+    return stored
 
 
 _ORDER_COLUMNS = ("activation_id", "person_id", "post_id", "status", "leader_part", "borrowed", "travel_minutes",
@@ -166,8 +201,10 @@ _ORDER_COLUMNS = ("activation_id", "person_id", "post_id", "status", "leader_par
 
 
 async def insert_orders(session: AsyncSession, activation_id: int, assignments, post_ids: dict[str, int], *,
-                        ack_minutes: int, arrive_minutes: int, at: datetime | None = None) -> datetime:
-    """Insert one notified order per assignment, with its answer deadlines; return their arrive deadline."""
+                        ack_minutes: int, arrive_minutes: int,
+                        at: datetime | None = None) -> tuple[datetime, dict[int, int]]:
+    """Insert one notified order per assignment, with its answer deadlines; return their arrive deadline and
+    the new order ids by person."""
     db = await Rows.of(session)
     created = at or utcnow()
     ack_deadline, arrive_deadline = deadlines(created, ack_minutes, arrive_minutes)
@@ -183,15 +220,8 @@ async def insert_orders(session: AsyncSession, activation_id: int, assignments, 
             tail = tails[key] = ("notified", bool(a.leader_part), bool(a.borrowed), int(a.travel_minutes),
                                  int(a.cost), _explanation(a), now, now, ack_at, arrive_at, arrive_minutes, 0, ack_at)
         rows.append((activation_id, a.person, post_ids[a.post], *tail))
-    await db.insert(Order.__table__, _ORDER_COLUMNS, rows)
-    return arrive_deadline
-
-
-async def order_ids(session: AsyncSession, activation_id: int, status: str) -> dict[int, int]:
-    """Return person id -> order id of the activation's orders in ``status``."""
-    db = await Rows.of(session)
-    return dict(await db.fetch(f"SELECT person_id, id FROM {db.table(Order.__table__)} "
-                               "WHERE activation_id = ? AND status = ?", (activation_id, status)))
+    ids = await db.insert_returning_ids(Order.__table__, _ORDER_COLUMNS, rows)
+    return arrive_deadline, {row[1]: i for row, i in zip(rows, ids, strict=True)}
 
 
 async def set_people_status(session: AsyncSession, person_ids: Sequence[int], status: str) -> None:

@@ -7,22 +7,30 @@ import asyncio
 import doctest
 import json
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 import realtime.log
 from mobilize.activations import writes
+from mobilize.costs import COMPONENTS
 from mobilize.solver import Assignment
 from realtime.log import compact_json
 
 
 class _Connection:
+    """Records the statements; answers the two id reads as the databases would (last rowid 106; ids 501…)."""
+
     def __init__(self, dialect):
         self.dialect = dialect
         self.calls: list[tuple[str, list]] = []
 
     async def exec_driver_sql(self, statement, rows):
+        if "last_insert_rowid" in statement:
+            return [(106,)]
+        if "nextval" in statement:
+            return [(501 + i,) for i in range(rows[1])]
         self.calls.append((statement, rows))
 
 
@@ -44,10 +52,16 @@ def test_each_order_row_is_its_own_assignments(dialect):
     assignments = [_assignment(1, "a", 4), _assignment(2, "b", 4), _assignment(3, "a", 4, borrowed=True),
                    _assignment(4, "a", 4, leader=True), _assignment(5, "b", 9, fairness=2), _assignment(6, "a", 4)]
     session = _Session(dialect)
-    arrive = asyncio.run(writes.insert_orders(session, 7, assignments, {"a": 10, "b": 11}, ack_minutes=5,
-                                              arrive_minutes=30, at=at))
+    arrive, ids = asyncio.run(writes.insert_orders(session, 7, assignments, {"a": 10, "b": 11}, ack_minutes=5,
+                                                   arrive_minutes=30, at=at))
     ((statement, rows),) = session.conn.calls
     assert "INSERT INTO orders" in statement
+    if dialect.name == "sqlite":  # the rowids one executemany gave, ending at last_insert_rowid()
+        assert ids == {a.person: 101 + i for i, a in enumerate(assignments)}
+    else:  # drawn from the sequence and inserted with the rows
+        assert ids == {a.person: 501 + i for i, a in enumerate(assignments)}
+        assert [row[0] for row in rows] == list(ids.values())
+        rows = [row[1:] for row in rows]
     db = writes.Rows(session.conn)
     now = db.when(at)
     ack, arrive_at = writes.deadlines(at, 5, 30)
@@ -57,9 +71,18 @@ def test_each_order_row_is_its_own_assignments(dialect):
                 for a in assignments]
     assert rows == expected
     for a, row in zip(assignments, rows, strict=True):
-        explanation = json.loads(row[8])
+        stored = SimpleNamespace(explanation=json.loads(row[8]), leader_part=row[4], borrowed=row[5],
+                                 travel_minutes=row[6], cost=row[7])
+        explanation = writes.explanation_of(stored)
         assert (explanation["borrowed"], explanation["leader_part"]) == (a.borrowed, a.leader_part)
-        assert explanation["cost"] == a.cost and explanation["parts"]["fairness"] == a.fairness
+        assert explanation["cost"] == a.cost and explanation["travel_minutes"] == a.travel_minutes
+        assert explanation["parts"] == {k: getattr(a, k) for k in COMPONENTS}
+
+
+def test_an_explanation_stored_whole_reads_as_stored():
+    moved = {"moved_from": 3, "replaces": 17, "by": "operator:1"}
+    assert writes.explanation_of(SimpleNamespace(explanation=moved, travel_minutes=0, cost=0, borrowed=False,
+                                                 leader_part=False)) == moved
 
 
 def test_compact_json_writes_what_json_dumps_writes():
@@ -75,3 +98,4 @@ def test_compact_json_writes_what_json_dumps_writes():
 
 def test_doctests():
     assert doctest.testmod(realtime.log).failed == 0
+    assert doctest.testmod(writes).failed == 0
