@@ -240,6 +240,32 @@ async def test_problem_export_is_optimal_and_matches(client, demo):
     assert verify(problem) == problem["objective"]  # networkx finds nothing cheaper
 
 
+async def test_every_order_and_post_is_the_solved_assignment_after_a_raise(client, demo):
+    # Order and post ids come back from their inserts (no read-back): each order must be its own person's,
+    # on the post the solve chose, also after earlier activations and a level raise added rows.
+    admin = await login(client, "admin")
+    first = (await activate(client, admin, demo["community_a"], level="IV")).json()
+    assert (await client.post(f"/api/v1/activations/{first['id']}/end", headers=admin)).status_code == 200
+    act = (await activate(client, admin, demo["street"], level="III")).json()
+    r = await client.post(f"/api/v1/activations/{act['id']}/level", headers=admin, json={"level": "I"})
+    assert r.status_code == 200, r.text
+    problem = (await client.get(f"/api/v1/activations/{act['id']}/problem", headers=admin)).json()
+    base = f"/api/v1/activations/{act['id']}"
+    orders = (await client.get(f"{base}/orders", headers=admin, params={"page_size": 1000})).json()["items"]
+    posts = {p["id"]: p for p in (await client.get(f"{base}/posts", headers=admin,
+                                                   params={"page_size": 1000})).json()["items"]}
+    open_orders = [o for o in orders if o["status"] == "notified"]
+    assert len(open_orders) == r.json()["summary"]["filled"] > 0
+    # the raise's solve record holds its new orders; the kept ones come from the first solve
+    solved = {person: slot.removesuffix(".leader") for person, slot in problem["assignment"]}
+    new = [o for o in open_orders if o["person_id"] in solved]
+    assert len(new) == r.json()["summary"]["new_orders"]
+    assert all(o["post_key"] == solved[o["person_id"]] == posts[o["post_id"]]["key"] for o in new)
+    for o in open_orders[:5]:
+        one = (await client.get(f"{base}/orders/{o['id']}", headers=admin)).json()
+        assert one["person_id"] == o["person_id"] and one["explanation"]["cost"] == one["cost"]
+
+
 async def test_plan_preview_before_pressing(client, demo):
     street = await login(client, "street")
     plans = (await client.get("/api/v1/plans", headers=street)).json()
