@@ -20,7 +20,9 @@ import gc
 import json
 import os
 import resource
+import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -153,7 +155,8 @@ async def floor_of(maker, activation_id: int, n_orders: int, directory: Path) ->
     return lsa, write, best, peak / 2**20
 
 
-async def scenario(url: str, directory: Path, scope: str, community: str) -> None:
+async def scenario(url: str, directory: Path, scope: str, community: str) -> dict[str, float]:
+    """Run and print the steps once; return each step's seconds and each level's floor (``floor III`` …)."""
     engine = create_engine(url)
     maker = create_sessionmaker(engine)
     skills, workgroups = load_skills(), load_workgroups()
@@ -168,17 +171,20 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> Non
     await timed(maker, warm)
 
     results = {}
+    times: dict[str, float] = {}
     for label, level in (("III", "III"), ("I", "I")):
         act, total, commit = await timed(maker, lambda s, lv=level: activate(
             s, ActivateRequest(scope, "flood", lv), plans=plans, at=AT))
         act = act[0]
         report(f"activate {label} city-wide", act, total, commit, TARGET_ACTIVATE_S)
+        times[f"activate {label}"] = total
         await fan_out(maker)
         results[label] = (act, total)
         if label == "III":
             raised, total_r, commit_r = await timed(maker, lambda s, a=act.id: change_level(
                 s, a, "I", plans=plans, at=AT))
             report("raise III → I", raised, total_r, commit_r, TARGET_RAISE_S)
+            times["raise III → I"] = total_r
             await fan_out(maker)
             ms = raised.summary["phases_ms"]
             resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "solve"))
@@ -192,11 +198,24 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> Non
         act, total = results[label]
         n = act.summary["filled"]
         lsa, write, alone, peak = await floor_of(maker, act.id, n, directory)
-        fl = lsa + write
+        fl = times[f"floor {label}"] = lsa + write
         print(f"floor, level {label:<4} LSA per community {lsa:.3f} s + raw executemany of {n:,} orders "
               f"{write:.3f} s = {fl:.3f} s; activation/floor {total / fl:.1f}× "
               f"(solver alone {alone:.3f} s, its peak {peak:.0f} MB)")
     await engine.dispose()
+    return times
+
+
+def summarize(runs: list[dict[str, float]]) -> None:
+    """Print each step's median and spread over the runs, the verdict on the median, and the median ratio to the floor."""
+    print(f"over {len(runs)} runs (each on a fresh copy of the same city):")
+    for step, target in (("activate III", TARGET_ACTIVATE_S), ("raise III → I", TARGET_RAISE_S),
+                         ("activate I", TARGET_ACTIVATE_S)):
+        values = sorted(r[step] for r in runs)
+        median = statistics.median(values)
+        floor = statistics.median(r[f"floor {step.split()[-1]}"] for r in runs)
+        print(f"  {step:<15} median {median:.3f} s (min {values[0]:.3f}, max {values[-1]:.3f})  "
+              f"[≤ {target:.1f} s: {'met' if median <= target else 'MISSED'}]  median/floor {median / floor:.1f}×")
 
 
 async def build(url: str) -> tuple[str, str]:
@@ -230,13 +249,24 @@ async def scratch_postgres(url: str, name: str, drop: bool = False) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", metavar="URL", help="also run on a scratch database beside this one")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="SQLite: run the steps N times, each on a fresh copy of the city, and print the medians "
+                             "(a shared machine's noise is ±15 %% from one run to the next)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        built = tmp / "built.db"
         print("SQLite")
-        scope, community = asyncio.run(build(url))
-        asyncio.run(scenario(url, tmp, scope, community))
+        scope, community = asyncio.run(build(f"sqlite+aiosqlite:///{built}"))
+        runs = []
+        for _ in range(max(args.repeat, 1)):
+            for suffix in ("", "-wal", "-shm"):
+                (tmp / f"bench.db{suffix}").unlink(missing_ok=True)
+                if Path(f"{built}{suffix}").exists():
+                    shutil.copy(f"{built}{suffix}", tmp / f"bench.db{suffix}")
+            runs.append(asyncio.run(scenario(f"sqlite+aiosqlite:///{tmp / 'bench.db'}", tmp, scope, community)))
+        if len(runs) > 1:
+            summarize(runs)
         if args.postgres:
             name = f"mobilize_bench_{os.getpid()}"
             pg = asyncio.run(scratch_postgres(args.postgres, name))
