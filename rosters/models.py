@@ -70,7 +70,9 @@ class Person(Base):
     peacetime_group: Mapped[str] = mapped_column(String(32))
     wartime_group: Mapped[str] = mapped_column(String(32))
     availability: Mapped[str] = mapped_column(String(16), default="anytime")
-    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
+    # Not indexed (migration 0009): most people share a status, lists filter by community first, and an
+    # activation sets the status of tens of thousands at once.
+    status: Mapped[str] = mapped_column(String(16), default="available")
     leave_until: Mapped[date | None] = mapped_column(Date)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
