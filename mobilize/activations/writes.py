@@ -32,6 +32,7 @@ __all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "set_people_
 
 _CHUNK = 900
 _COPY_FROM = 1000  # rows from which PostgreSQL inserts go by COPY
+_SCAN_FROM = 5 * _CHUNK  # people from which their links are found by reading all of the activation's
 LINK_DAYS = 14  # a link outlives any activation; ending the activation expires it at once
 
 
@@ -244,19 +245,22 @@ async def insert_links(session: AsyncSession, activation_id: int, person_ids: Se
                        now: datetime) -> dict[int, str]:
     """Return a fresh token per person without a link for this activation yet (only hashes are stored).
 
-    One read of the links these people already hold (of the whole activation when they are many: a
-    city's tens of thousands of IN lists cost more than reading every row) and one executemany.
+    The links these people already hold are read by person (IN lists on the (person, activation) index), or
+    all of the activation's at once when they are very many (a city's tens of thousands of IN lists cost more
+    than reading every row); then one executemany.
     """
     db = await Rows.of(session)
     links = db.table(PhoneLinkRow.__table__)
     ids = list(person_ids)
-    if len(ids) > _CHUNK:
+    if len(ids) > _SCAN_FROM:
         have = {pid for (pid,) in await db.fetch(f"SELECT person_id FROM {links} WHERE activation_id = ?",
                                                  (activation_id,))}
-    else:
-        have = {pid for (pid,) in await db.fetch(
-            f"SELECT person_id FROM {links} WHERE activation_id = ? AND person_id IN ({', '.join('?' * len(ids))})",
-            (activation_id, *ids))} if ids else set()
+    else:  # a fan-out's chunk reads its own people, not the links its earlier chunks made
+        have = set()
+        for chunk in _chunks(ids):
+            have.update(pid for (pid,) in await db.fetch(
+                f"SELECT person_id FROM {links} WHERE activation_id = ? AND person_id IN ({', '.join('?' * len(chunk))})",
+                (activation_id, *chunk)))
     fresh = list(dict.fromkeys(pid for pid in ids if pid not in have))
     tokens = dict(zip(fresh, new_tokens(len(fresh)), strict=True))
     created, expires = db.when(now), db.when(now + timedelta(days=LINK_DAYS))
