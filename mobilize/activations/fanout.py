@@ -79,8 +79,10 @@ async def fan_out_next(sessionmaker: async_sessionmaker[AsyncSession], notices: 
             await session.commit()
             return 0
         fanout_id, activation_id, order_ids, done = row
-        part = order_ids[done: done + chunk]
         activation = await session.get(Activation, activation_id)
+        if activation is None or activation.status != "active":  # switched back: nobody is left to tell
+            chunk = len(order_ids)
+        part = order_ids[done: done + chunk]
         if part and activation is not None and activation.status == "active":
             wanted = set(part)
             # The chunk is a run of sorted ids: one range read of the activation, the strangers skipped.
