@@ -45,7 +45,9 @@ __all__ = [
 COMPONENTS = ("travel", "preassignment", "borrow", "squad_split", "fairness", "keep_in_place")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class Person:
     """One person the solver may assign (人员), as plain data.
 
@@ -73,7 +75,9 @@ class Person:
     group: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class Post:
     """One post of a plan (岗位) to staff in an activation, as plain data.
 

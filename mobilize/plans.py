@@ -94,7 +94,9 @@ class Site:
     places: tuple[tuple[str, str, str, float, float], ...] = ()  # (code, kind, name, lat, lon)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class PostSpec:
     """A concrete post of an activation: a plan's post at one place of one community."""
 
