@@ -104,8 +104,8 @@ class Rows:
             await self.insert(table, columns, rows)
             (last,), = await self.fetch("SELECT last_insert_rowid()")
             return list(range(last - len(rows) + 1, last + 1))
-        ids = [i for (i,) in await self.fetch(
-            "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table.name, len(rows)))]
+        ids = [i for (i,) in await self.fetch("SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
+                                              (self.table(table), len(rows)))]
         await self.insert(table, ("id", *columns), [(i, *row) for i, row in zip(ids, rows, strict=True)])
         return ids
 

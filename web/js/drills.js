@@ -146,7 +146,7 @@ function renderCurrent(job) {
   const box = $("#drill-current");
   box.hidden = false;
   if (job.status === "done" && job.has_report) {
-    if (box.dataset.job === job.id && box.dataset.status === "done") return;
+    if (box.dataset.job === String(job.id) && box.dataset.status === "done") return;  // dataset values are strings
     box.dataset.job = job.id; box.dataset.status = "done";
     box.replaceChildren(head(job), summaryLine(job));
     guarded(showReport)(job);
@@ -191,7 +191,7 @@ async function showReport(job) {
   const html = await reportHtml(job);
   const box = $("#drill-current");
   box.hidden = false;
-  if (box.dataset.job !== job.id || !$("#drill-report-frame")) {
+  if (box.dataset.job !== String(job.id) || !$("#drill-report-frame")) {
     box.dataset.job = job.id; box.dataset.status = "done";
     box.replaceChildren(head(job), summaryLine(job));
   }
