@@ -255,6 +255,9 @@ async def insert_links(session: AsyncSession, activation_id: int, person_ids: Se
     if len(ids) > _SCAN_FROM:
         have = {pid for (pid,) in await db.fetch(f"SELECT person_id FROM {links} WHERE activation_id = ?",
                                                  (activation_id,))}
+    elif not db.sqlite:  # one array: the (person, activation) index, and one plan whatever the count
+        have = {pid for (pid,) in await db.fetch(
+            f"SELECT person_id FROM {links} WHERE person_id = ANY(?::int[]) AND activation_id = ?", (ids, activation_id))}
     else:  # a fan-out's chunk reads its own people, not the links its earlier chunks made
         have = set()
         for chunk in _chunks(ids):
