@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from mobilize.db import create_engine
 from mobilize.migrate import alembic_config, upgrade
@@ -37,6 +37,26 @@ async def insert_city_and_activation(conn) -> None:
     await conn.execute(text("INSERT INTO activations (id, scope_unit_id, hazard, level, is_drill, status, started_by, "
                             "started_at, summary) VALUES (1, 1, 'flood', 'III', false, 'ended', 'cli', CURRENT_TIMESTAMP, "
                             "'{}')"))
+
+
+async def insert_person(conn, status: str = "available") -> None:
+    """Insert person 7 of community 1 with ``status``, in columns every revision has."""
+    await conn.execute(text("INSERT INTO people (id, phone, name, kind, community_id, party_member, group_leader, "
+                            "peacetime_group, wartime_group, availability, status, created_at, updated_at) VALUES "
+                            "(7, '13800000000', 'p', 'resident', 1, false, false, 'none', 'none', 'available', :status, "
+                            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"status": status})
+
+
+async def indexes(engine, table: str) -> set[str]:
+    """Return the names of ``table``'s indexes."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: {ix["name"] for ix in inspect(c).get_indexes(table)})
+
+
+async def tables(engine) -> set[str]:
+    """Return the names of the database's tables."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
 
 
 def on_scratch_postgres(round_trip: Callable[[str], Awaitable[None]]) -> None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from mobilize.db import create_engine
-from tests.integration.migration_support import insert_city_and_activation, migrate_to, on_scratch_postgres
+from tests.integration.migration_support import (
+    indexes, insert_city_and_activation, insert_person, migrate_to, on_scratch_postgres,
+)
 
 
 async def _indexes(engine) -> set[str]:
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: {ix["name"] for ix in inspect(c).get_indexes("phone_links")})
+    return await indexes(engine, "phone_links")
 
 
 async def _round_trip(url: str) -> None:
@@ -24,10 +25,7 @@ async def _round_trip(url: str) -> None:
         assert "ix_phone_links_person_id" in await _indexes(engine)
         async with engine.begin() as conn:
             await insert_city_and_activation(conn)
-            await conn.execute(text("INSERT INTO people (id, phone, name, kind, community_id, party_member, "
-                                    "group_leader, peacetime_group, wartime_group, availability, status, created_at, "
-                                    "updated_at) VALUES (7, '13800000000', 'p', 'resident', 1, false, false, 'none', "
-                                    "'none', 'available', 'available', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+            await insert_person(conn)
             await conn.execute(text("INSERT INTO phone_links (token_hash, person_id, activation_id, created_at, "
                                     "expires_at) VALUES ('h', 7, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
         await migrate_to(engine, "head")

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from mobilize.db import create_engine
-from tests.integration.migration_support import insert_city_and_activation, migrate_to, on_scratch_postgres
-
-
-async def _tables(engine) -> set[str]:
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+from tests.integration.migration_support import (
+    insert_city_and_activation, migrate_to, on_scratch_postgres, tables as _tables,
+)
 
 
 async def _round_trip(url: str) -> None:

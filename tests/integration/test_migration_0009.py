@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from mobilize.db import create_engine
-from tests.integration.migration_support import insert_city_and_activation, migrate_to, on_scratch_postgres
+from tests.integration.migration_support import (
+    indexes, insert_city_and_activation, insert_person, migrate_to, on_scratch_postgres,
+)
 
 
 async def _indexes(engine) -> set[str]:
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: {ix["name"] for ix in inspect(c).get_indexes("people")})
+    return await indexes(engine, "people")
 
 
 async def _round_trip(url: str) -> None:
@@ -23,10 +24,7 @@ async def _round_trip(url: str) -> None:
         assert "ix_people_status" in await _indexes(engine)
         async with engine.begin() as conn:
             await insert_city_and_activation(conn)
-            await conn.execute(text("INSERT INTO people (id, phone, name, kind, community_id, party_member, "
-                                    "group_leader, peacetime_group, wartime_group, availability, status, created_at, "
-                                    "updated_at) VALUES (7, '13800000000', 'p', 'resident', 1, false, false, 'none', "
-                                    "'none', 'available', 'deployed', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+            await insert_person(conn, status="deployed")
         await migrate_to(engine, "head")
         assert "ix_people_status" not in await _indexes(engine)
         assert {"ix_people_community_id", "ix_people_community_wartime_group"} <= await _indexes(engine)
