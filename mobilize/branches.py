@@ -29,8 +29,7 @@ __all__ = ["Member", "PartyGroup", "Branch", "NoBranch", "BranchChange", "Branch
            "form_branches", "repair_branches"]
 
 
-# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
-# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+# Not frozen, for the speed of building tens of thousands (see costs.Person). Treat as immutable.
 @dataclass(slots=True, unsafe_hash=True)
 class Member:
     """One assigned person as branch formation sees them.

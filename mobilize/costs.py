@@ -75,8 +75,7 @@ class Person:
     group: str | None = None
 
 
-# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
-# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+# Not frozen, for the speed of building tens of thousands (see Person). Treat as immutable.
 @dataclass(slots=True, unsafe_hash=True)
 class Post:
     """One post of a plan (岗位) to staff in an activation, as plain data.

@@ -94,8 +94,7 @@ class Site:
     places: tuple[tuple[str, str, str, float, float], ...] = ()  # (code, kind, name, lat, lon)
 
 
-# Not frozen, though never changed once built: a city builds tens of thousands of these per key press, and a
-# frozen dataclass's __init__ (one object.__setattr__ per field) costs six times a plain one's. Treat as immutable.
+# Not frozen, for the speed of building tens of thousands (see costs.Person). Treat as immutable.
 @dataclass(slots=True, unsafe_hash=True)
 class PostSpec:
     """A concrete post of an activation: a plan's post at one place of one community."""

@@ -240,8 +240,7 @@ async def fill_post(session: AsyncSession, activation: Activation, post: Post, s
                                                  {post.key: post.id}, ack_minutes=ack_minutes,
                                                  arrive_minutes=arrive_minutes, at=now)
     await session.execute(update(Post).where(Post.id == post.id).values(filled=Post.filled + len(people)))
-    links = await writes.insert_links(session, activation.id, people, now=now)
-    await (notices or Notices()).dispatched(session, activation, links, people=people)
+    await (notices or Notices()).tell(session, activation, people, now=now)
     events = []
     for a in solution.assignments:
         body = {"order": ids[a.person], "post": post.id, "community": community.code, "borrowed": a.borrowed,

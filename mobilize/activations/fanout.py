@@ -37,8 +37,8 @@ CHUNK = 2000
 
 
 async def tell_dispatched(session: AsyncSession, notices: Notices, activation: Activation, assignments,
-                          orders: dict[int, int], specs: dict[str, PostSpec], arrive_by: datetime) -> bool:
-    """Tell the people of ``assignments`` (their new order ids in ``orders``) of their posts; return whether deferred.
+                          orders: dict[int, int], specs: dict[str, PostSpec], arrive_by: datetime) -> None:
+    """Tell the people of ``assignments`` (their new order ids in ``orders``) of their posts.
 
     Up to ``notices.inline_limit`` of them get their links and messages in this transaction; more get
     one fan-out row here, and their links and messages after the commit (:func:`fan_out_next`).
@@ -46,11 +46,9 @@ async def tell_dispatched(session: AsyncSession, notices: Notices, activation: A
     new = [a for a in assignments if a.person in orders]
     if len(new) > notices.inline_limit:
         await defer_notices(session, activation.id, [orders[a.person] for a in new])
-        return True
-    links = await writes.insert_links(session, activation.id, [a.person for a in assignments], now=utcnow())
-    await notices.dispatched(session, activation, links, orders=writes.notice_rows(new, orders, specs, arrive_by),
-                             people=[a.person for a in assignments])
-    return False
+    else:
+        await notices.tell(session, activation, [a.person for a in assignments],
+                           orders=writes.notice_rows(new, orders, specs, arrive_by))
 
 
 async def defer_notices(session: AsyncSession, activation_id: int, order_ids: Sequence[int]) -> None:
@@ -80,10 +78,9 @@ async def fan_out_next(sessionmaker: async_sessionmaker[AsyncSession], notices: 
             return 0
         fanout_id, activation_id, order_ids, done = row
         activation = await session.get(Activation, activation_id)
-        if activation is None or activation.status != "active":  # switched back: nobody is left to tell
-            chunk = len(order_ids)
-        part = order_ids[done: done + chunk]
-        if part and activation is not None and activation.status == "active":
+        live = activation is not None and activation.status == "active"
+        part = order_ids[done: done + chunk] if live else order_ids[done:]  # switched back: nobody left to tell
+        if part and live:
             wanted = set(part)
             # The chunk is a run of sorted ids: one range read of the activation, the strangers skipped.
             read = (select(ot.c.id, ot.c.person_id, ot.c.arrive_deadline_at, pt.c.name_zh, pt.c.name_en, pt.c.site_name)
@@ -97,9 +94,7 @@ async def fan_out_next(sessionmaker: async_sessionmaker[AsyncSession], notices: 
                 read = read.with_for_update(read=True, of=ot)
             rows = [r for r in (await (await session.connection()).execute(read)).all() if r[0] in wanted]
             if rows:
-                people = [r[1] for r in rows]
-                links = await writes.insert_links(session, activation_id, people, now=utcnow())
-                await notices.dispatched(session, activation, links, orders=rows, people=people)
+                await notices.tell(session, activation, [r[1] for r in rows], orders=rows)
         done += len(part)
         values = {"done": done}
         if done >= len(order_ids):  # finished: the list has served its purpose

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mobilize.activations import writes
 from mobilize.activations.models import Activation, Order, Post
-from mobilize.db import aware
+from mobilize.db import aware, utcnow
 from mobilize.notify.outbox import Notice, check_notice, encode_payload, enqueue_encoded, enqueue_many
 from mobilize.phonelinks import link_url
 from rosters.models import Person, Team
@@ -33,6 +35,13 @@ class Notices:
         #: Up to this many new orders, their links and messages are made in the dispatching transaction;
         #: more are fanned out after its commit (:mod:`mobilize.activations.fanout`).
         self.inline_limit = inline_limit
+
+    async def tell(self, session: AsyncSession, activation: Activation, people: Sequence[int], *,
+                   orders: Iterable[tuple] | None = None, now: datetime | None = None) -> int:
+        """Tell ``people`` of their new orders (:meth:`dispatched`), each with a personal link made now if they
+        hold none for the activation yet: a dispatch, a backup, a move before a large dispatch's fan-out."""
+        links = await writes.insert_links(session, activation.id, people, now=now or utcnow())
+        return await self.dispatched(session, activation, links, orders=orders, people=people)
 
     async def dispatched(self, session: AsyncSession, activation: Activation, links: dict[int, str], *,
                          orders: Iterable[tuple] | None = None, people: Iterable[int] | None = None) -> int:
@@ -118,15 +127,3 @@ class Notices:
         if rows:  # the keys differ only in a person id's digits: the longest (of the highest id) stands for all
             check_notice(kind, channel, payload, f"activation:{aid}:ended:{max(r[2] for r in rows)}")
         return await enqueue_encoded(session, rows)
-
-    async def moved(self, session: AsyncSession, activation: Activation, order_id: int) -> int:
-        """Tell a person moved by an operator their new post (their personal link stays the same)."""
-        row = (await session.execute(
-            select(Order.person_id, Order.arrive_deadline_at, Post.name_zh, Post.name_en, Post.site_name)
-            .join(Post, Post.id == Order.post_id).where(Order.id == order_id))).one()
-        pid, arrive_by, zh, en, site = row
-        return await enqueue_many(session, [Notice(
-            kind="order_notified", person_id=pid, channel=self.channel, dedupe_key=f"order:{order_id}:notified",
-            activation_id=activation.id, order_id=order_id,
-            payload={"post": zh, "post_en": en, "place": site, "report_by": aware(arrive_by),
-                     "drill": activation.is_drill})])

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit, idempotency
 from mobilize.access import Principal
-from mobilize.activations import writes
 from mobilize.activations.dispatch import (
     fill_post, find_backup, order_state, release_person, repair_branches_of, transition_values, write_transition,
 )
@@ -154,12 +153,8 @@ async def move_person(session: AsyncSession, principal: Principal, activation_id
                                 NewEvent(f"person:{order.person_id}", "order.notified", body)])
     await audit.record(session, actor=principal.actor, action="order.move", target=f"order:{moved.id}",
                        detail={"from_post": order.post_id, "to_post": post.id, "replaces": order.id})
-    notices = notices or Notices()
-    links = await writes.insert_links(session, activation_id, [order.person_id], now=now)
-    if links:  # moved before a large dispatch's fan-out told them: the message brings their link
-        await notices.dispatched(session, activation, links, people=[order.person_id])
-    else:
-        await notices.moved(session, activation, moved.id)
+    # Their link stays theirs; moved before a large dispatch's fan-out told them, the message brings one.
+    await (notices or Notices()).tell(session, activation, [order.person_id], now=now)
     old_community = (await session.execute(select(Post.community_id).where(Post.id == order.post_id))).scalar()
     for community_id in sorted({old_community, post.community_id}):
         await repair_branches_of(session, activation_id, community_id)
