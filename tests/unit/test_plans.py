@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,12 @@ def test_broken_yaml_points_at_the_line(tmp_path: Path):
     with pytest.raises(InvalidInput) as caught:
         load_plans(tmp_path, skills=SKILLS, workgroups=GROUPS)
     assert caught.value.problems[0].row is not None and caught.value.problems[0].file == "x.yaml"
+
+
+def test_a_resized_post_changes_only_its_headcount_and_leader_need():
+    plans = load_plans(skills=SKILLS, workgroups=GROUPS)
+    sites = [Site("C1", "S1", 30.0, 120.0, grids=(("G1", "Grid 1", 30.0, 120.0),))]
+    for spec in plan_posts(plans["flood"], "I", sites):
+        for headcount, leader in ((1, False), (spec.headcount + 2, True)):
+            assert spec.resized(headcount, leader) == dataclasses.replace(spec, headcount=headcount,
+                                                                         leader_required=leader)
