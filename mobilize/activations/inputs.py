@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import distinct, func, select, true
+from sqlalchemy import ARRAY, Integer, all_, bindparam, distinct, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -70,6 +71,15 @@ async def load_scope(session: AsyncSession, scope: OrgUnit) -> ScopeUnits:
     return ScopeUnits(sites, {c[1]: c[0] for c in communities}, sorted(parents))
 
 
+def not_among(conn, column, ids: Collection[int]):
+    """Return the condition that ``column`` is none of ``ids``, as one parameter however many they are: a JSON
+    array on SQLite, an integer array on PostgreSQL (IN lists stop at the drivers' parameter limits)."""
+    ids = [int(i) for i in ids]
+    if conn.dialect.name == "sqlite":
+        return column.not_in(select(literal_column("value")).select_from(func.json_each(json.dumps(ids))))
+    return column != all_(bindparam("not_among_ids", ids, type_=ARRAY(Integer)))
+
+
 def _chunks(items: list, size: int = 500):
     for i in range(0, len(items), size):
         yield items[i: i + size]
@@ -81,8 +91,9 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     """Return the people of the scope's streets as solver candidates, and (with ``facts``) facts about each by id.
 
     Eligible: available at ``at`` (status, leave, time pattern), not held by another open order
-    (for a drill: any; for a real activation: another real one — drills give way to the real thing)
-    and not among ``held`` (people the caller keeps where they are).
+    (for a drill: any; for a real activation: another real one — drills give way to the real thing).
+    People among ``held`` (whom the caller keeps where they are: a level change's holders who stay) are
+    not read at all: they are nobody's candidates.
     """
     # Core statements on the connection: a city is 44,000 rows, and the ORM layer would cost more
     # than the database. The streets' communities (a few hundred) come first, so that people are read
@@ -95,10 +106,12 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     unit_of = {cid: (code, street_code, clat, clon) for cid, _street, code, street_code, clat, clon in units}
     in_communities = select(OrgUnit.id).where(OrgUnit.parent_id.in_(scope.street_ids))
     in_streets = select(Person.id).where(Person.community_id.in_(in_communities))
-    rows = (await conn.execute(
-        select(Person.id, Person.community_id, Person.lat, Person.lon, Person.group_leader, Person.party_member,
-               Person.team_id, Person.wartime_group, Person.status, Person.leave_until, Person.availability)
-        .where(Person.community_id.in_(in_communities)).order_by(Person.community_id, Person.id))).all()
+    people_q = (select(Person.id, Person.community_id, Person.lat, Person.lon, Person.group_leader, Person.party_member,
+                       Person.team_id, Person.wartime_group, Person.status, Person.leave_until, Person.availability)
+                .where(Person.community_id.in_(in_communities)).order_by(Person.community_id, Person.id))
+    if held:  # a city's raise keeps some 15,000 holders: one array parameter, not an IN list
+        people_q = people_q.where(not_among(conn, Person.id, held))
+    rows = (await conn.execute(people_q)).all()
     if not all(row[1] in unit_of for row in rows):  # a community added since the read above (READ COMMITTED)
         rows = [row for row in rows if row[1] in unit_of]
     # People are listed street by street, community by community (by id each): a community's rows are
@@ -112,8 +125,12 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     # counted only when the scope's streets are all streets with communities: not for a street's backup search.)
     all_streets = (await conn.execute(select(func.count(distinct(OrgUnit.parent_id))).where(
         OrgUnit.level == UnitLevel.COMMUNITY.value))).scalar_one()
+    in_scope = len(rows)
+    if held and len(scope.street_ids) >= all_streets:  # the holders left out are the scope's people too
+        in_scope = (await conn.execute(select(func.count()).select_from(Person).where(
+            Person.community_id.in_(in_communities)))).scalar_one()
     everyone = len(scope.street_ids) >= all_streets and \
-        len(rows) == (await conn.execute(select(func.count()).select_from(Person))).scalar_one()
+        in_scope == (await conn.execute(select(func.count()).select_from(Person))).scalar_one()
 
     def of_scope(person_id):
         return true() if everyone else person_id.in_(in_streets)
@@ -134,7 +151,6 @@ async def load_candidates(session: AsyncSession, scope: ScopeUnits, *, hazard: s
     if exclude_activation is not None:
         open_q = open_q.where(Order.activation_id != exclude_activation)
     busy = set((await conn.execute(open_q)).scalars())
-    busy.update(held)
     since = at - timedelta(days=RECENT_DAYS)
     recent = dict((await conn.execute(
         select(Order.person_id, func.count()).join(Activation, Activation.id == Order.activation_id)

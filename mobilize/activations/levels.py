@@ -18,7 +18,9 @@ from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Po
 from mobilize.activations.service import (
     cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, summary_of,
 )
-from mobilize.activations.solving import Phases, gc_paused, solve_and_encode
+from mobilize.activations.solving import (
+    Phases, gc_paused, in_background, record_in_background, solve_off_loop,
+)
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
 from mobilize.db import bulk_cache, utcnow
@@ -27,6 +29,7 @@ from mobilize.plans import Plan, keep_on_level_change, plan_posts
 from realtime.log import append_many
 from realtime.models import NewEvent
 from rosters.models import OrgUnit
+from rosters.models import Person as PersonRow
 
 __all__ = ["change_level"]
 
@@ -62,7 +65,10 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     conn = await session.connection()  # Core reads: thousands of posts, tens of thousands of orders
     existing = dict((await conn.execute(select(pt.c.key, pt.c.id).where(pt.c.activation_id == activation.id))).all())
     key_of = {v: k for k, v in existing.items()}
-    open_orders = (await conn.execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost, ot.c.leader_part)
+    # with what branch formation needs of a holder (holders who stay are not read as candidates)
+    open_orders = (await conn.execute(select(ot.c.id, ot.c.person_id, ot.c.post_id, ot.c.cost, ot.c.leader_part,
+                                             PersonRow.party_member, PersonRow.group_leader.label("leader"))
+                                      .join(PersonRow, PersonRow.id == ot.c.person_id)
                                       .where(ot.c.activation_id == activation.id,
                                              ot.c.status.in_(OPEN_ORDER_STATES)))).all()
     # Holders whose post survives keep it: nobody moves who need not. Where a post shrinks, the
@@ -73,14 +79,15 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     kept_at, dropped, residual = keep_on_level_change(holders, specs)
     kept = [o for here in kept_at.values() for o in here]
     phases.mark("orders_read")
-    # Holders who stay are not candidates for the residual posts.
+    # Holders who stay are not candidates for the residual posts: they are not read.
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=activation.is_drill, at=at,
                                                exclude_activation=activation.id, held={o.person_id for o in kept})
     phases.mark("candidates")
     policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
-    solution, record = await solve_and_encode(phases, candidates, demands, policy)
+    solution = await solve_off_loop(phases, candidates, demands, policy)
+    new_assignments = solution.assignments
 
     now = utcnow()
     stream = f"activation:{activation.id}"
@@ -91,14 +98,6 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     for i in range(0, len(cancelled), 900):
         await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
             status="cancelled", closed_reason="level_changed", updated_at=now))
-    new_assignments = solution.assignments
-    retaken = {a.person for a in new_assignments}
-    released = [o.person_id for o in dropped if o.person_id not in retaken]
-    if not activation.is_drill:
-        await cancel_drill_orders(session, [a.person for a in new_assignments])
-        await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
-        await writes.set_people_status(session, released, "available")
-    phases.mark("status")
     # Posts: new ones inserted, existing ones resized, vanished ones deactivated; each with its
     # holders counted once here.
     filled = writes.filled_of(new_assignments, spec_keys)
@@ -109,20 +108,32 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
                               [pid for key, pid in existing.items() if key not in spec_keys])
     post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
                                                     units.community_ids, filled)
+    phases.mark("posts")
+    # The record and the branches, re-formed from the new membership (CPU work on the solution), are made
+    # while the statements below run.
+    spec_by_key = {s.key: s for s in specs}
+    by_id = {c.id: c for c in candidates} | {o.person_id: o for o in kept}
+    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
+    record = record_in_background(candidates, demands, policy, solution)
+    branches = in_background(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
+    retaken = {a.person for a in new_assignments}
+    released = [o.person_id for o in dropped if o.person_id not in retaken]
+    if not activation.is_drill:
+        await cancel_drill_orders(session, [a.person for a in new_assignments])
+        await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
+        await writes.set_people_status(session, released, "available")
+    phases.mark("status")
     arrive_by, orders = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
                                                    ack_minutes=plan.acknowledge_minutes[code],
                                                    arrive_minutes=plan.arrive_minutes[code])
-    spec_by_key = {s.key: s for s in specs}
     await tell_dispatched(session, notices or Notices(), activation, new_assignments, orders, spec_by_key, arrive_by)
     phases.mark("orders")
     events += writes.notified_events(stream, new_assignments, orders, post_ids)
-    by_id = {c.id: c for c in candidates}
-    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
-    # Re-formed from the new membership; stored branches keep their ids by key (community:group).
-    branch_plan = form_branches(writes.members_of(holding, by_id, spec_by_key))
+    # Stored branches keep their ids by key (community:group).
+    branch_plan = await branches
     await writes.save_branches(session, activation.id, branch_plan, units.community_ids)
     phases.mark("branches")
-    await records.save_solve(session, activation.id, record)
+    await records.save_solve(session, activation.id, await record)
     phases.mark("record")
     old_level = activation.level
     summary = summary_of(scope, plan, code, activation.is_drill, units, specs, solution, branch_plan, phases.solver_ms,

@@ -1,16 +1,21 @@
-"""How an activation or a level change runs its solve: off the event loop, timed by phase, without GC pauses."""
+"""How an activation or a level change runs its solve: off the event loop, timed by phase, without GC pauses,
+and its other CPU work beside the writes."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import TypeVar
 
 from mobilize.activations import records
 from mobilize.solver import Solution, solve
 
-__all__ = ["Phases", "gc_paused", "solve_and_encode"]
+__all__ = ["Phases", "gc_paused", "in_background", "solve_off_loop", "record_in_background"]
+
+T = TypeVar("T")
 
 _gc_pauses = 0
 _gc_was_enabled = True
@@ -57,23 +62,34 @@ class Phases:
         self.ms[name] = round(self.ms.get(name, 0.0) + ms, 1)
 
 
-async def solve_and_encode(phases: Phases, candidates, demands, policy) -> tuple[Solution, bytes]:
-    """Return the solution and its record (gzip JSON), computed off the event loop.
+def in_background(work: Callable[[], T]) -> asyncio.Future[T]:
+    """Start ``work()`` in a worker thread and return its future, to await where its result is needed.
 
-    The record is encoded in the same thread right after the solve: beside the solve or the
-    writes it would only contend for the GIL with them (Python threads, one core's worth).
+    For CPU work that can run while the transaction writes: the driver's thread steps SQLite without
+    the GIL, so Python work in another thread overlaps a long statement (one ``UPDATE … json_each``,
+    one ``INSERT … SELECT``). Start it just before such statements, not before an executemany: that one
+    takes the GIL back for every row, and would wait on the worker each time. If the request fails
+    before the result is awaited, the work finishes unread and its error, if any, is dropped with it.
     """
-    def run() -> tuple[Solution, bytes]:
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception was never retrieved"
+    return future
+
+
+async def solve_off_loop(phases: Phases, candidates, demands, policy) -> Solution:
+    """Return the solution with its assignments built, computed in a worker thread (the ``solve`` phase)."""
+    def run() -> Solution:
         t = time.perf_counter()
         solution = solve(candidates, demands, policy)
         solution.assignments  # noqa: B018 - built here, not on the event loop
-        t1 = time.perf_counter()
-        record = records.encode_solve(records.encode_inputs(candidates, demands, policy), solution)
-        phases.solver_ms = (t1 - t) * 1000
-        phases.add("record", (time.perf_counter() - t1) * 1000)
-        return solution, record
+        phases.solver_ms = (time.perf_counter() - t) * 1000
+        return solution
 
-    solution, record = await asyncio.to_thread(run)
+    solution = await asyncio.to_thread(run)
     phases.mark("solve")
-    phases.add("solve", -phases.ms["record"])
-    return solution, record
+    return solution
+
+
+def record_in_background(candidates, demands, policy, solution: Solution) -> asyncio.Future[bytes]:
+    """Start encoding the solve's record (gzip JSON, :mod:`~mobilize.activations.records`); await it where it is saved."""
+    return in_background(lambda: records.encode_solve(records.encode_inputs(candidates, demands, policy), solution))

@@ -1,4 +1,5 @@
-"""Big inserts of an activation go by COPY on PostgreSQL: the rows are exactly those executemany writes."""
+"""Big inserts of an activation go by COPY on PostgreSQL, and by one INSERT … SELECT over JSON on SQLite where
+the rows share values: the rows are exactly those executemany writes."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 
 async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monkeypatch) -> dict:
-    """Return what a drill over ``scope`` wrote (ids and times as offsets), inserting by COPY from ``copy_from`` rows."""
+    """Return what a drill over ``scope`` wrote (ids and times as offsets), inserting by COPY on PostgreSQL, and
+    rows with shared values by one INSERT … SELECT over JSON on SQLite, from ``copy_from`` rows."""
     monkeypatch.setattr(writes, "_COPY_FROM", copy_from)
+    monkeypatch.setattr(writes, "_JSON_FROM", copy_from)
     async with session_scope(sessionmaker) as s:
         activation, _ = await activate(s, ActivateRequest(scope, "flood", "I", drill=True), plans=plans, at=AT)
     aid = activation.id
@@ -56,7 +59,7 @@ async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monk
 async def test_rows_inserted_by_copy_are_those_executemany_inserts(sessionmaker, demo, monkeypatch):
     skills, workgroups = load_skills(), load_workgroups()
     plans = load_plans(skills=skills, workgroups=workgroups)
-    # Level I over the street, every insert by COPY (from 1 row) and then none (SQLite: executemany both times).
+    # Level I over the street, every insert by COPY or JSON (from 1 row) and then none.
     by_copy = await _activation_rows(sessionmaker, demo["street"], plans, 1, monkeypatch)
     by_executemany = await _activation_rows(sessionmaker, demo["street"], plans, 10**9, monkeypatch)
     assert len(by_copy["orders"]) > 100 and by_copy["members"]

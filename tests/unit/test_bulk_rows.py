@@ -56,23 +56,26 @@ def test_each_order_row_is_its_own_assignments(dialect):
                                                    arrive_minutes=30, at=at))
     ((statement, rows),) = session.conn.calls
     assert "INSERT INTO orders" in statement
+    columns = [c.strip().strip('"') for c in statement.split("(", 1)[1].split(")", 1)[0].split(",")]
+    rows = [dict(zip(columns, row, strict=True)) for row in rows]
     if dialect.name == "sqlite":  # the rowids one executemany gave, ending at last_insert_rowid()
         assert ids == {a.person: 101 + i for i, a in enumerate(assignments)}
     else:  # drawn from the sequence and inserted with the rows
         assert ids == {a.person: 501 + i for i, a in enumerate(assignments)}
-        assert [row[0] for row in rows] == list(ids.values())
-        rows = [row[1:] for row in rows]
+        assert [row.pop("id") for row in rows] == list(ids.values())
     db = writes.Rows(session.conn)
     now = db.when(at)
     ack, arrive_at = writes.deadlines(at, 5, 30)
     assert arrive == arrive_at
-    expected = [(7, a.person, {"a": 10, "b": 11}[a.post], "notified", a.leader_part, a.borrowed, a.travel_minutes,
-                 a.cost, writes._explanation(a), now, now, db.when(ack), db.when(arrive_at), 30, 0, db.when(ack))
-                for a in assignments]
+    expected = [{"activation_id": 7, "person_id": a.person, "post_id": {"a": 10, "b": 11}[a.post], "status": "notified",
+                 "leader_part": a.leader_part, "borrowed": a.borrowed, "travel_minutes": a.travel_minutes,
+                 "cost": a.cost, "explanation": writes._explanation(a), "created_at": now, "updated_at": now,
+                 "ack_deadline_at": db.when(ack), "arrive_deadline_at": db.when(arrive_at), "arrive_minutes": 30,
+                 "escalation_step": 0, "next_check_at": db.when(ack)} for a in assignments]
     assert rows == expected
     for a, row in zip(assignments, rows, strict=True):
-        stored = SimpleNamespace(explanation=json.loads(row[8]), leader_part=row[4], borrowed=row[5],
-                                 travel_minutes=row[6], cost=row[7])
+        stored = SimpleNamespace(explanation=json.loads(row["explanation"]), leader_part=row["leader_part"],
+                                 borrowed=row["borrowed"], travel_minutes=row["travel_minutes"], cost=row["cost"])
         explanation = writes.explanation_of(stored)
         assert (explanation["borrowed"], explanation["leader_part"]) == (a.borrowed, a.leader_part)
         assert explanation["cost"] == a.cost and explanation["travel_minutes"] == a.travel_minutes
