@@ -186,8 +186,10 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> dic
             await fan_out(maker)
             ms = raised.summary["phases_ms"]
             resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "solve"))
-            print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s; "
+            print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s "
+                  f"[target ≤ {TARGET_RAISE_S:.1f} s: {'met' if resolve / 1000 <= TARGET_RAISE_S else 'MISSED'}]; "
                   f"the rest writes {raised.summary['new_orders']:,} orders, their posts, branches and events")
+            times["re-solve"] = resolve / 1000
             results["raise"] = (raised, total_r)
         ended, total_e, commit_e = await timed(maker, lambda s, a=act.id: end(s, a))
         print(f"{'end':<22} {total_e:6.3f} s  (commit {commit_e * 1000:.0f} ms)")
@@ -207,14 +209,17 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> dic
 def summarize(runs: list[dict[str, float]]) -> None:
     """Print each step's median and spread over the runs, the verdict on the median, and the median ratio to the floor."""
     print(f"over {len(runs)} runs (each on a fresh copy of the same city):")
+    # The issue's words: a raise "re-solves in ≤ 0.5 s". Both are judged: the re-solve, and the whole raise
+    # (the re-solve plus writing its orders, posts, branches and events) against the same 0.5 s.
     for step, target in (("activate III", TARGET_ACTIVATE_S), ("raise III → I", TARGET_RAISE_S),
-                         ("activate I", TARGET_ACTIVATE_S)):
+                         ("re-solve", TARGET_RAISE_S), ("activate I", TARGET_ACTIVATE_S)):
         values = sorted(r[step] for r in runs)
         median = statistics.median(values)
         # a raise has no floor of its own here (a partial re-solve and half the orders): no ratio for it
         ratio = f"  median/floor {median / statistics.median(r[f'floor {step[9:]}'] for r in runs):.1f}×" \
             if step.startswith("activate") else ""
-        print(f"  {step:<15} median {median:.3f} s (min {values[0]:.3f}, max {values[-1]:.3f})  "
+        label = "  its re-solve" if step == "re-solve" else step
+        print(f"  {label:<15} median {median:.3f} s (min {values[0]:.3f}, max {values[-1]:.3f})  "
               f"[≤ {target:.1f} s: {'met' if median <= target else 'MISSED'}]{ratio}")
 
 

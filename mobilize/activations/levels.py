@@ -109,13 +109,6 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
                                                     units.community_ids, filled)
     phases.mark("posts")
-    # The record and the branches, re-formed from the new membership (CPU work on the solution), are made
-    # while the statements below run.
-    spec_by_key = {s.key: s for s in specs}
-    by_id = {c.id: c for c in candidates} | {o.person_id: o for o in kept}
-    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
-    record = record_in_background(candidates, demands, policy, solution)
-    branches = in_background(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
     retaken = {a.person for a in new_assignments}
     released = [o.person_id for o in dropped if o.person_id not in retaken]
     if not activation.is_drill:
@@ -123,6 +116,13 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
         await writes.set_people_status(session, [a.person for a in new_assignments], "deployed")
         await writes.set_people_status(session, released, "available")
     phases.mark("status")
+    # The record and the branches, re-formed from the new membership (CPU work on the solution), are made
+    # while the orders are inserted.
+    spec_by_key = {s.key: s for s in specs}
+    by_id = {c.id: c for c in candidates} | {o.person_id: o for o in kept}
+    holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
+    record = record_in_background(candidates, demands, policy, solution)
+    branches = in_background(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
     arrive_by, orders = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
                                                    ack_minutes=plan.acknowledge_minutes[code],
                                                    arrive_minutes=plan.arrive_minutes[code])

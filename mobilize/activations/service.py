@@ -184,17 +184,17 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
                                          writes.filled_of(assignments))
     phases.mark("posts")
-    # The record and the branches (CPU work on the solution) are made while the statements below run.
-    spec_by_key = {s.key: s for s in specs}
-    by_id = {c.id: c for c in candidates}
-    record = record_in_background(candidates, demands, policy, solution)
-    branches = in_background(lambda: form_branches(writes.branch_members(solution, by_id, spec_by_key)))
     assigned = [a.person for a in assignments]
     if not request.drill:
         # A real emergency takes people off drills (before their new orders: one open order per person).
         await cancel_drill_orders(session, assigned)
         await writes.set_people_status(session, assigned, "deployed")
     phases.mark("status")
+    # The record and the branches (CPU work on the solution) are made while the orders are inserted.
+    spec_by_key = {s.key: s for s in specs}
+    by_id = {c.id: c for c in candidates}
+    record = record_in_background(candidates, demands, policy, solution)
+    branches = in_background(lambda: form_branches(writes.branch_members(solution, by_id, spec_by_key)))
     arrive_by, orders = await writes.insert_orders(session, activation.id, assignments, post_ids,
                                                    ack_minutes=plan.acknowledge_minutes[level],
                                                    arrive_minutes=plan.arrive_minutes[level])

@@ -66,10 +66,11 @@ def in_background(work: Callable[[], T]) -> asyncio.Future[T]:
     """Start ``work()`` in a worker thread and return its future, to await where its result is needed.
 
     For CPU work that can run while the transaction writes: the driver's thread steps SQLite without
-    the GIL, so Python work in another thread overlaps a long statement (one ``UPDATE … json_each``,
-    one ``INSERT … SELECT``). Start it just before such statements, not before an executemany: that one
-    takes the GIL back for every row, and would wait on the worker each time. If the request fails
-    before the result is awaited, the work finishes unread and its error, if any, is dropped with it.
+    the GIL, so Python work in another thread overlaps one long statement (the orders' ``INSERT …
+    SELECT``). Start it just before such a statement, not before short ones or an executemany: each
+    round trip, and an executemany's every row, takes the GIL back and waits on the worker to let go
+    of it (up to the 5 ms switch interval each time). If the request fails before the result is
+    awaited, the work finishes unread and its error, if any, is dropped with it.
     """
     future = asyncio.ensure_future(asyncio.to_thread(work))
     future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception was never retrieved"
