@@ -185,7 +185,8 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> dic
             times["raise III → I"] = total_r
             await fan_out(maker)
             ms = raised.summary["phases_ms"]
-            resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "solve"))
+            # the posts are written while the solver runs: their phase is part of the solve's wall time
+            resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "posts", "solve"))
             print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s "
                   f"[target ≤ {TARGET_RAISE_S:.1f} s: {'met' if resolve / 1000 <= TARGET_RAISE_S else 'MISSED'}]; "
                   f"the rest writes {raised.summary['new_orders']:,} orders, their posts, branches and events")

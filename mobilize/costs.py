@@ -25,6 +25,7 @@ import copy
 from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from numbers import Real
+from itertools import repeat
 from operator import attrgetter
 
 import numpy as np
@@ -187,31 +188,37 @@ class Arrays:
         self.people = list(people)
         self.posts = list(posts)
         self.policy = policy
-        _validate(self.people, self.posts)
-        skills = sorted({s for p in self.people for s in p.skills}
-                        | {s for q in self.posts for s in q.skills_all | q.skills_any})
+        _validate(self.people, self.posts)  # among others: each community lies in one street
+        # Columns are read with attrgetter and sets of few distinct values built first: tens of thousands of
+        # people share a few skill sets, a few hundred communities.
+        skill_sets = set(map(attrgetter("skills"), self.people))
+        skill_sets.update(map(attrgetter("skills_all"), self.posts), map(attrgetter("skills_any"), self.posts))
+        skills = sorted({s for ss in skill_sets for s in ss})
         if len(skills) > 63:
             raise InvalidInput("技能种类超过63种", "More than 63 distinct skills in one problem")
         self.skill_bit = {s: 1 << i for i, s in enumerate(skills)}
         self.skill_names = skills
-        comms = sorted({p.community for p in self.people} | {q.community for q in self.posts})
+        street_of = dict(zip(map(attrgetter("community"), self.people), map(attrgetter("street"), self.people)))
+        street_of.update(zip(map(attrgetter("community"), self.posts), map(attrgetter("street"), self.posts)))
+        comms = sorted(street_of)
         self.comm_index = {c: i for i, c in enumerate(comms)}
         self.communities = comms
-        street_of: dict[str, str] = {}
-        for x in (*self.people, *self.posts):
-            street_of.setdefault(x.community, x.street)
         self.comm_street = [street_of[c] for c in comms]
         street_ids = {s: i for i, s in enumerate(sorted(set(self.comm_street)))}
         self.comm_street_idx = np.array([street_ids[s] for s in self.comm_street], dtype=np.int64)
-        self.person_index = {p.id: i for i, p in enumerate(self.people)}
-        self.post_index = {q.id: i for i, q in enumerate(self.posts)}
+        self.person_index = dict(zip(map(attrgetter("id"), self.people), range(len(self.people))))
+        self.post_index = dict(zip(map(attrgetter("id"), self.posts), range(len(self.posts))))
+        self._masks: dict[frozenset, int] = {}
         self._people_arrays()
         self._post_arrays()
 
     def _mask(self, names) -> int:
-        m = 0
-        for s in names:
-            m |= self.skill_bit[s]
+        m = self._masks.get(names)
+        if m is None:
+            m = 0
+            for s in names:
+                m |= self.skill_bit[s]
+            self._masks[names] = m
         return m
 
     def _people_arrays(self) -> None:
@@ -219,11 +226,11 @@ class Arrays:
         comm, lat, lon, skills, leader, eligible, duty, pre, squad = (
             list(map(attrgetter(name), ps)) for name in ("community", "lat", "lon", "skills", "leader", "eligible",
                                                          "recent_duty", "preassigned_post", "squad"))
-        self.p_comm = np.array([self.comm_index[c] for c in comm], dtype=np.int64)
+        self.p_comm = np.fromiter(map(self.comm_index.__getitem__, comm), dtype=np.int64, count=len(comm))
         self.p_lat = np.array(lat, dtype=float)
         self.p_lon = np.array(lon, dtype=float)
         sets = {s: i for i, s in enumerate(set(skills))}  # people share a few skill sets
-        set_of = np.array([sets[s] for s in skills], dtype=np.int64)
+        set_of = np.fromiter(map(sets.__getitem__, skills), dtype=np.int64, count=len(skills))
         masks = np.array([self._mask(s) for s in sets], dtype=np.uint64)
         self.p_skill = masks[set_of] if len(set_of) else np.zeros(0, dtype=np.uint64)
         self.p_leader = np.array(leader, dtype=bool)
@@ -233,50 +240,51 @@ class Arrays:
         self.p_eligible = np.array(eligible, dtype=bool)
         self.p_duty = np.array(duty, dtype=np.int64)
         index = self.post_index
-        self.p_pre = np.array([index.get(q, -1) for q in pre], dtype=np.int64)
+        self.p_pre = np.fromiter(map(index.get, pre, repeat(-1)), dtype=np.int64, count=len(pre))
         # pre-assignments to posts not (yet) in the problem, e.g. posts of a higher response level
         self.pending_pre: dict[str, list[int]] = {}
-        for i, q in enumerate(pre):
-            if q is not None and q not in index:
+        for i in np.flatnonzero(self.p_pre < 0).tolist():
+            q = pre[i]
+            if q is not None:
                 self.pending_pre.setdefault(q, []).append(i)
         self.repointed = np.zeros(0, dtype=np.int64)
         squads = sorted({x for x in squad if x is not None})
         self.squads = squads
         sq_index = {s: i for i, s in enumerate(squads)}
-        self.p_squad = np.array([sq_index.get(x, -1) for x in squad], dtype=np.int64)
+        self.p_squad = np.fromiter(map(sq_index.get, squad, repeat(-1)), dtype=np.int64, count=len(squad))
 
     def _post_arrays(self) -> None:
         qs = self.posts
-        self.q_comm = np.array([self.comm_index[q.community] for q in qs], dtype=np.int64)
-        self.q_lat = np.array([q.lat for q in qs], dtype=float)
-        self.q_lon = np.array([q.lon for q in qs], dtype=float)
+        n = len(qs)
+        comm, lat, lon, headcount, leader, priority, skills_all, skills_any = (
+            list(map(attrgetter(name), qs)) for name in ("community", "lat", "lon", "headcount", "leader_required",
+                                                         "priority", "skills_all", "skills_any"))
+        self.q_comm = np.fromiter(map(self.comm_index.__getitem__, comm), dtype=np.int64, count=n)
+        self.q_lat = np.array(lat, dtype=float)
+        self.q_lon = np.array(lon, dtype=float)
         sites: dict[tuple[float, float], int] = {}  # posts share sites: travel is computed once per site
-        self.q_site = np.array([sites.setdefault((q.lat, q.lon), len(sites)) for q in qs], dtype=np.int64)
+        self.q_site = np.array([sites.setdefault(x, len(sites)) for x in zip(lat, lon)], dtype=np.int64)
         self.site_lat = np.array([x for x, _ in sites], dtype=float)
         self.site_lon = np.array([y for _, y in sites], dtype=float)
-        g_post, g_leader, g_cap, g_unfilled = [], [], [], []
+        # Each post's slot groups: its leader part (1 slot) where it needs a leader, then the rest, if any.
+        hc = np.array(headcount, dtype=np.int64).reshape(n)
+        lead = np.array(leader, dtype=bool).reshape(n) & (hc > 0)
+        rest = hc - lead
+        parts = np.sort(np.concatenate([2 * np.flatnonzero(lead), 2 * np.flatnonzero(rest > 0) + 1]))
+        self.g_post = parts // 2
+        self.g_leader = parts % 2 == 0
+        self.g_cap = np.where(self.g_leader, 1, rest[self.g_post])
         pol = self.policy
-        for i, q in enumerate(qs):
-            rest = q.headcount
-            if q.leader_required and q.headcount > 0:
-                g_post.append(i), g_leader.append(True), g_cap.append(1)
-                g_unfilled.append(pol.unfilled(q.priority, True))
-                rest -= 1
-            if rest > 0:
-                g_post.append(i), g_leader.append(False), g_cap.append(rest)
-                g_unfilled.append(pol.unfilled(q.priority))
-        self.g_post = np.array(g_post, dtype=np.int64)
-        self.g_leader = np.array(g_leader, dtype=bool)
-        self.g_cap = np.array(g_cap, dtype=np.int64)
-        self.g_unfilled = np.array(g_unfilled, dtype=np.int64)
-        self.g_comm = self.q_comm[self.g_post] if len(g_post) else np.zeros(0, dtype=np.int64)
-        all_m = np.array([self._mask(q.skills_all) for q in qs], dtype=np.uint64)
-        any_m = np.array([self._mask(q.skills_any) for q in qs], dtype=np.uint64)
-        self.g_all = all_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
-        self.g_any = any_m[self.g_post] if len(g_post) else np.zeros(0, dtype=np.uint64)
+        table = np.array([[pol.unfilled(p, False), pol.unfilled(p, True)] for p in range(1, 6)], dtype=np.int64)
+        self.g_unfilled = table[np.array(priority, dtype=np.int64).reshape(n)[self.g_post] - 1, self.g_leader.astype(int)]
+        self.g_comm = self.q_comm[self.g_post]
+        all_m = np.fromiter(map(self._mask, skills_all), dtype=np.uint64, count=n)
+        any_m = np.fromiter(map(self._mask, skills_any), dtype=np.uint64, count=n)
+        self.g_all = all_m[self.g_post]
+        self.g_any = any_m[self.g_post]
         kinds: dict[tuple[int, int, bool], int] = {}  # (skills_all, skills_any, leader part): a few kinds
         self.g_kind = np.array([kinds.setdefault(k, len(kinds)) for k in zip(self.g_all.tolist(), self.g_any.tolist(),
-                                                                             g_leader)], dtype=np.int64)
+                                                                             self.g_leader.tolist())], dtype=np.int64)
         need = np.array([k[0] for k in kinds], dtype=np.uint64)[:, None]
         anym = np.array([k[1] for k in kinds], dtype=np.uint64)[:, None]
         lead = np.array([k[2] for k in kinds], dtype=bool)[:, None]

@@ -19,7 +19,7 @@ from mobilize.activations.service import (
     cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, summary_of,
 )
 from mobilize.activations.solving import (
-    Phases, gc_paused, in_background, record_in_background, solve_off_loop,
+    Phases, gc_paused, in_background, record_in_background, solve_in_background,
 )
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
@@ -86,7 +86,16 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
-    solution = await solve_off_loop(phases, candidates, demands, policy)
+    # Posts, while the solver runs: existing ones resized, vanished ones deactivated, new ones inserted;
+    # their holder counts once it is done.
+    solving = solve_in_background(phases, candidates, demands, policy)
+    await writes.resize_posts(session, {existing[s.key]: s.headcount for s in specs if s.key in existing},
+                              [pid for key, pid in existing.items() if key not in spec_keys])
+    post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
+                                                    units.community_ids, beside_solver=True)
+    phases.mark("posts")
+    solution = await solving
+    phases.mark("solve")
     new_assignments = solution.assignments
 
     now = utcnow()
@@ -98,17 +107,11 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     for i in range(0, len(cancelled), 900):
         await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
             status="cancelled", closed_reason="level_changed", updated_at=now))
-    # Posts: new ones inserted, existing ones resized, vanished ones deactivated; each with its
-    # holders counted once here.
+    # Each post's holders counted once here: those who stayed and the new ones.
     filled = writes.filled_of(new_assignments, spec_keys)
     for key, here in kept_at.items():
         filled[key] += len(here)
-    await writes.update_posts(session, {existing[s.key]: (s.headcount, filled[s.key]) for s in specs
-                                        if s.key in existing},
-                              [pid for key, pid in existing.items() if key not in spec_keys])
-    post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
-                                                    units.community_ids, filled)
-    phases.mark("posts")
+    await writes.set_filled(session, {post_ids[key]: n for key, n in filled.items()})
     retaken = {a.person for a in new_assignments}
     released = [o.person_id for o in dropped if o.person_id not in retaken]
     if not activation.is_drill:

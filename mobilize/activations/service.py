@@ -25,7 +25,7 @@ from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
 from mobilize.activations.solving import (
-    Phases, gc_paused, in_background, record_in_background, solve_off_loop,
+    Phases, gc_paused, in_background, record_in_background, solve_in_background,
 )
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
@@ -38,7 +38,7 @@ from rosters.models import OrgUnit
 from rosters.vocabulary import UnitLevel
 
 __all__ = ["ActivateRequest", "activate", "end", "get_activation", "check_plan_request", "may_activate",
-           "Phases", "gc_paused", "solve_off_loop", "cancel_drill_orders", "summary_of", "policy_of"]
+           "Phases", "gc_paused", "solve_in_background", "cancel_drill_orders", "summary_of", "policy_of"]
 
 
 @dataclass(frozen=True)
@@ -179,11 +179,14 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
     demands = writes.demands_of(specs)
     phases.mark("load")
-    solution = await solve_off_loop(phases, candidates, demands, policy)
-    assignments = solution.assignments
-    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
-                                         writes.filled_of(assignments))
+    # The posts are written while the solver runs; their holder counts once it is done.
+    solving = solve_in_background(phases, candidates, demands, policy)
+    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids, beside_solver=True)
     phases.mark("posts")
+    solution = await solving
+    phases.mark("solve")
+    assignments = solution.assignments
+    await writes.set_filled(session, {post_ids[key]: n for key, n in writes.filled_of(assignments).items()})
     assigned = [a.person for a in assignments]
     if not request.drill:
         # A real emergency takes people off drills (before their new orders: one open order per person).

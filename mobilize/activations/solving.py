@@ -13,7 +13,7 @@ from typing import TypeVar
 from mobilize.activations import records
 from mobilize.solver import Solution, solve
 
-__all__ = ["Phases", "gc_paused", "in_background", "solve_off_loop", "record_in_background"]
+__all__ = ["Phases", "gc_paused", "in_background", "solve_in_background", "record_in_background"]
 
 T = TypeVar("T")
 
@@ -77,8 +77,12 @@ def in_background(work: Callable[[], T]) -> asyncio.Future[T]:
     return future
 
 
-async def solve_off_loop(phases: Phases, candidates, demands, policy) -> Solution:
-    """Return the solution with its assignments built, computed in a worker thread (the ``solve`` phase)."""
+def solve_in_background(phases: Phases, candidates, demands, policy) -> asyncio.Future[Solution]:
+    """Start the solve (its assignments built too) in a worker thread; return its future.
+
+    The caller writes meanwhile what needs no solution (the posts), in single statements only (see
+    :func:`in_background`), and marks the ``solve`` phase when it has the solution.
+    """
     def run() -> Solution:
         t = time.perf_counter()
         solution = solve(candidates, demands, policy)
@@ -86,9 +90,7 @@ async def solve_off_loop(phases: Phases, candidates, demands, policy) -> Solutio
         phases.solver_ms = (time.perf_counter() - t) * 1000
         return solution
 
-    solution = await asyncio.to_thread(run)
-    phases.mark("solve")
-    return solution
+    return in_background(run)
 
 
 def record_in_background(candidates, demands, policy, solution: Solution) -> asyncio.Future[bytes]:

@@ -30,7 +30,7 @@ from realtime.log import compact_json, sqlite_timestamp
 from realtime.models import NewEvent
 from rosters.models import Person
 
-__all__ = ["Rows", "insert_posts", "update_posts", "insert_orders", "set_people_status", "save_branches",
+__all__ = ["Rows", "insert_posts", "resize_posts", "set_filled", "insert_orders", "set_people_status", "save_branches",
            "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "explanation_of", "LINK_DAYS"]
 
 _CHUNK = 900
@@ -77,7 +77,7 @@ class Rows:
         return self.connection.dialect.identifier_preparer.format_table(table)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: list[tuple],
-                     same: Mapping[str, Any] | None = None) -> None:
+                     same: Mapping[str, Any] | None = None, one_statement: bool = False) -> None:
         """Insert ``rows`` (tuples in ``columns`` order): one executemany; on PostgreSQL, many rows by ``COPY``.
 
         asyncpg's executemany is a round trip per row (pipelined); ``COPY … FROM STDIN`` in binary is one
@@ -86,18 +86,20 @@ class Rows:
         ``same`` gives columns whose value every row shares. On SQLite many such rows go as one
         ``INSERT … SELECT`` over a JSON array of the rows, the shared values bound once: a third faster than
         an executemany binding every value of every row (a city's 30,000 orders: 130 ms against 200 ms).
-        Rows are inserted in their order. Their values must be JSON's (numbers, text, booleans, null).
+        Rows are inserted in their order. Their values must be JSON's (numbers, text, booleans, null;
+        floats come back exactly). ``one_statement`` takes that way on SQLite whatever the rows: slower
+        than an executemany, but one call that leaves the GIL free throughout, to run beside the solver.
         """
         if not rows:
             return
         same = same or {}
-        if self.sqlite and same and len(rows) >= _JSON_FROM:
+        if self.sqlite and (one_statement or same and len(rows) >= _JSON_FROM):
             quote = self.connection.dialect.identifier_preparer.quote
             names = ", ".join(quote(c) for c in (*same, *columns))
             picks = ", ".join(["?"] * len(same) + [f"json_extract(value, '$[{i}]')" for i in range(len(columns))])
             await self.connection.exec_driver_sql(
                 f"INSERT INTO {self.table(table)} ({names}) SELECT {picks} FROM json_each(?) ORDER BY key",
-                (*same.values(), orjson.dumps(rows)))
+                (*same.values(), orjson.dumps(rows).decode()))  # text: SQLite 3.45+ would read a blob as JSONB
             return
         if same:
             head = tuple(same.values())
@@ -113,7 +115,7 @@ class Rows:
                                               rows)
 
     async def insert_returning_ids(self, table: Table, columns: Sequence[str], rows: list[tuple],
-                                   same: Mapping[str, Any] | None = None) -> list[int]:
+                                   same: Mapping[str, Any] | None = None, one_statement: bool = False) -> list[int]:
         """Insert ``rows`` as :meth:`insert` does and return their new ids, in ``rows`` order (no read-back).
 
         SQLite: one executemany gives consecutive rowids after the table's largest (this transaction
@@ -124,13 +126,46 @@ class Rows:
         if not rows:
             return []
         if self.sqlite:
-            await self.insert(table, columns, rows, same)
+            await self.insert(table, columns, rows, same, one_statement)
             (last,), = await self.fetch("SELECT last_insert_rowid()")
             return list(range(last - len(rows) + 1, last + 1))
         ids = [i for (i,) in await self.fetch("SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
                                               (self.table(table), len(rows)))]
         await self.insert(table, ("id", *columns), [(i, *row) for i, row in zip(ids, rows, strict=True)], same)
         return ids
+
+    async def update_ints(self, table: Table, columns: Sequence[str], values: Mapping[int, tuple[int, ...]],
+                          also: Mapping[str, Any] | None = None) -> None:
+        """Set integer ``columns`` of rows by id (id → values in ``columns`` order), and the ``also`` columns to
+        the same value in each of them, in one statement: SQLite ``UPDATE … FROM json_each``, PostgreSQL
+        ``UPDATE … FROM unnest`` of one array per column."""
+        if not values:
+            return
+        also = also or {}
+        name = self.table(table)
+        quote = self.connection.dialect.identifier_preparer.quote
+        sets = [f"{quote(c)} = ?" for c in also]
+        if self.sqlite:
+            sets += [f"{quote(c)} = json_extract(v.value, '$[{i}]')" for i, c in enumerate(columns, 1)]
+            source, key = "json_each(?) AS v", "json_extract(v.value, '$[0]')"
+            params = (*also.values(), orjson.dumps([(pid, *row) for pid, row in values.items()]).decode())
+        else:
+            sets += [f"{quote(c)} = v.c{i}" for i, c in enumerate(columns, 1)]
+            names = ", ".join(f"c{i}" for i in range(len(columns) + 1))
+            source = f"unnest({', '.join(['?::bigint[]'] * (len(columns) + 1))}) AS v({names})"
+            key = "v.c0"
+            params = (*also.values(), list(values), *([row[i] for row in values.values()] for i in range(len(columns))))
+        await self.execute(f"UPDATE {name} SET {', '.join(sets)} FROM {source} WHERE {name}.id = {key}", params)
+
+    async def update_where_id_in(self, table: Table, assignments: str, params: tuple, ids: Sequence[int]) -> None:
+        """``UPDATE table SET assignments WHERE id`` is one of ``ids``, in one statement (one array parameter)."""
+        if not ids:
+            return
+        if self.sqlite:
+            where, array = "id IN (SELECT value FROM json_each(?))", orjson.dumps([int(i) for i in ids]).decode()
+        else:
+            where, array = "id = ANY(?::int[])", list(ids)
+        await self.execute(f"UPDATE {self.table(table)} SET {assignments} WHERE {where}", (*params, array))
 
     async def executemany(self, statement: str, rows: list[tuple]) -> None:
         if rows:
@@ -166,8 +201,13 @@ _POST_COLUMNS = ("activation_id", "key", "community_id", "code", "group", "name_
 
 
 async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequence[PostSpec],
-                       community_ids: dict[str, int], filled: dict[str, int] | None = None) -> dict[str, int]:
-    """Insert the posts (with their ``filled`` counts by key) and return their ids by key."""
+                       community_ids: dict[str, int], filled: dict[str, int] | None = None, *,
+                       beside_solver: bool = False) -> dict[str, int]:
+    """Insert the posts (with their ``filled`` counts by key) and return their ids by key.
+
+    ``beside_solver``: the solver runs meanwhile in another thread, so the posts go as one statement
+    (:meth:`Rows.insert`'s ``one_statement``): an executemany would wait on the solver for every row.
+    """
     db = await Rows.of(session)
     filled = filled or {}
     texts: dict[frozenset, str] = {}  # few distinct skill sets among thousands of posts
@@ -181,17 +221,22 @@ async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequenc
     ids = await db.insert_returning_ids(Post.__table__, _POST_COLUMNS, [
         (activation_id, s.key, community_ids[s.community], s.code, s.group, s.zh, s.en, s.site_code, s.site_name,
          s.lat, s.lon, s.headcount, filled.get(s.key, 0), skills(s.skills_all), skills(s.skills_any),
-         s.leader_required, s.priority, s.shift_hours, True) for s in specs])
+         s.leader_required, s.priority, s.shift_hours, True) for s in specs], one_statement=beside_solver)
     return {s.key: i for s, i in zip(specs, ids, strict=True)}
 
 
-async def update_posts(session: AsyncSession, sizes: dict[int, tuple[int, int]], gone: Sequence[int]) -> None:
-    """Resize and re-activate posts (id -> (headcount, filled)); deactivate ``gone`` ones (filled 0)."""
+async def resize_posts(session: AsyncSession, sizes: dict[int, int], gone: Sequence[int]) -> None:
+    """Resize and re-activate posts (id -> headcount); deactivate ``gone`` ones (filled 0). One statement each,
+    so that it may run beside the solver."""
     db = await Rows.of(session)
-    table = db.table(Post.__table__)
-    await db.executemany(f"UPDATE {table} SET headcount = ?, filled = ?, active = ? WHERE id = ?",
-                         [(headcount, filled, True, pid) for pid, (headcount, filled) in sizes.items()])
-    await db.executemany(f"UPDATE {table} SET filled = 0, active = ? WHERE id = ?", [(False, pid) for pid in gone])
+    await db.update_ints(Post.__table__, ("headcount",), {pid: (n,) for pid, n in sizes.items()}, {"active": True})
+    await db.update_where_id_in(Post.__table__, "filled = 0, active = ?", (False,), gone)
+
+
+async def set_filled(session: AsyncSession, filled: dict[int, int]) -> None:
+    """Set the posts' holder counts (id -> filled), in one statement."""
+    db = await Rows.of(session)
+    await db.update_ints(Post.__table__, ("filled",), {pid: (n,) for pid, n in filled.items()})
 
 
 def _explanation(a) -> str:
@@ -255,13 +300,9 @@ async def set_people_status(session: AsyncSession, person_ids: Sequence[int], st
     if not ids:
         return
     db = await Rows.of(session)
-    table = db.table(Person.__table__)
     now = db.when(utcnow())
-    if db.sqlite:  # one statement, the ids as one JSON array: a city's key press waits on one call, not dozens
-        await db.execute(f"UPDATE {table} SET status = ?, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-                         (status, now, _dumps([int(i) for i in ids])))
-    else:
-        await db.execute(f"UPDATE {table} SET status = ?, updated_at = ? WHERE id = ANY(?::int[])", (status, now, ids))
+    # one statement, the ids as one array: a city's key press waits on one call, not dozens
+    await db.update_where_id_in(Person.__table__, "status = ?, updated_at = ?", (status, now), ids)
 
 
 async def insert_links(session: AsyncSession, activation_id: int, person_ids: Sequence[int], *,
