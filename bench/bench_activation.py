@@ -185,8 +185,10 @@ async def scenario(url: str, directory: Path, scope: str, community: str) -> dic
             times["raise III → I"] = total_r
             await fan_out(maker)
             ms = raised.summary["phases_ms"]
-            # the posts are written while the solver runs: their phase is part of the solve's wall time
-            resolve = sum(ms.get(k, 0) for k in ("orders_read", "candidates", "load", "posts", "solve"))
+            # every phase up to the solve's end: on SQLite the posts are written while the solver runs (their
+            # phase is part of the solve's wall time), on PostgreSQL after it (not part of it)
+            names = list(ms)
+            resolve = sum(ms[k] for k in names[:names.index("solve") + 1])
             print(f"{'':<22} of which the re-solve (holders and candidates read, solved): {resolve / 1000:.3f} s "
                   f"[target ≤ {TARGET_RAISE_S:.1f} s: {'met' if resolve / 1000 <= TARGET_RAISE_S else 'MISSED'}]; "
                   f"the rest writes {raised.summary['new_orders']:,} orders, their posts, branches and events")

@@ -86,14 +86,18 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     policy = policy or policy_of(activation)  # a level change keeps the activation's policy (borrowing too)
     demands = writes.demands_of(residual)
     phases.mark("load")
-    # Posts, while the solver runs: existing ones resized, vanished ones deactivated, new ones inserted;
-    # their holder counts once it is done.
+    # Posts: existing ones resized, vanished ones deactivated, new ones inserted; on SQLite while the solver
+    # runs, their holder counts once it is done.
+    sizes = {existing[s.key]: s.headcount for s in specs if s.key in existing}
+    gone = [pid for key, pid in existing.items() if key not in spec_keys]
+    added = [s for s in specs if s.key not in existing]
+    beside = await writes.posts_beside_solver(session)
     solving = solve_in_background(phases, candidates, demands, policy)
-    await writes.resize_posts(session, {existing[s.key]: s.headcount for s in specs if s.key in existing},
-                              [pid for key, pid in existing.items() if key not in spec_keys])
-    post_ids = existing | await writes.insert_posts(session, activation.id, [s for s in specs if s.key not in existing],
-                                                    units.community_ids, beside_solver=True)
-    phases.mark("posts")
+    if beside:
+        await writes.resize_posts(session, sizes, gone)
+        post_ids = existing | await writes.insert_posts(session, activation.id, added, units.community_ids,
+                                                        beside_solver=True)
+        phases.mark("posts")
     solution = await solving
     phases.mark("solve")
     new_assignments = solution.assignments
@@ -111,7 +115,12 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     filled = writes.filled_of(new_assignments, spec_keys)
     for key, here in kept_at.items():
         filled[key] += len(here)
-    await writes.set_filled(session, {post_ids[key]: n for key, n in filled.items()})
+    if beside:
+        await writes.set_filled(session, {post_ids[key]: n for key, n in filled.items()})
+    else:
+        await writes.resize_posts(session, sizes, gone, {existing[key]: n for key, n in filled.items() if key in existing})
+        post_ids = existing | await writes.insert_posts(session, activation.id, added, units.community_ids, filled)
+        phases.mark("posts")
     retaken = {a.person for a in new_assignments}
     released = [o.person_id for o in dropped if o.person_id not in retaken]
     if not activation.is_drill:

@@ -179,14 +179,21 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     candidates, _facts = await load_candidates(session, units, hazard=plan.hazard, is_drill=request.drill, at=at)
     demands = writes.demands_of(specs)
     phases.mark("load")
-    # The posts are written while the solver runs; their holder counts once it is done.
+    # On SQLite the posts are written while the solver runs, their holder counts once it is done.
+    beside = await writes.posts_beside_solver(session)
     solving = solve_in_background(phases, candidates, demands, policy)
-    post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids, beside_solver=True)
-    phases.mark("posts")
+    if beside:
+        post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids, beside_solver=True)
+        phases.mark("posts")
     solution = await solving
     phases.mark("solve")
     assignments = solution.assignments
-    await writes.set_filled(session, {post_ids[key]: n for key, n in writes.filled_of(assignments).items()})
+    if beside:
+        await writes.set_filled(session, {post_ids[key]: n for key, n in writes.filled_of(assignments).items()})
+    else:
+        post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
+                                             writes.filled_of(assignments))
+        phases.mark("posts")
     assigned = [a.person for a in assignments]
     if not request.drill:
         # A real emergency takes people off drills (before their new orders: one open order per person).

@@ -30,7 +30,7 @@ from realtime.log import compact_json, sqlite_timestamp
 from realtime.models import NewEvent
 from rosters.models import Person
 
-__all__ = ["Rows", "insert_posts", "resize_posts", "set_filled", "insert_orders", "set_people_status", "save_branches",
+__all__ = ["Rows", "insert_posts", "posts_beside_solver", "resize_posts", "set_filled", "insert_orders", "set_people_status", "save_branches",
            "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "explanation_of", "LINK_DAYS"]
 
 _CHUNK = 900
@@ -225,11 +225,26 @@ async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequenc
     return {s.key: i for s, i in zip(specs, ids, strict=True)}
 
 
-async def resize_posts(session: AsyncSession, sizes: dict[int, int], gone: Sequence[int]) -> None:
-    """Resize and re-activate posts (id -> headcount); deactivate ``gone`` ones (filled 0). One statement each,
-    so that it may run beside the solver."""
+async def posts_beside_solver(session: AsyncSession) -> bool:
+    """Return whether posts are written while the solver runs, their holder counts set after.
+
+    On SQLite: one statement each, run by the driver's thread without the GIL, costs the solver
+    nothing. Not on PostgreSQL: asyncpg works on the event loop's thread (it would contend with the
+    solver for the GIL), and setting the counts after is one more UPDATE of every post.
+    """
+    return (await session.connection()).dialect.name == "sqlite"
+
+
+async def resize_posts(session: AsyncSession, sizes: dict[int, int], gone: Sequence[int],
+                       filled: dict[int, int] | None = None) -> None:
+    """Resize and re-activate posts (id -> headcount), with their holder counts where ``filled`` gives them
+    (id -> filled); deactivate ``gone`` ones (filled 0). One statement each, so that it may run beside the solver."""
     db = await Rows.of(session)
-    await db.update_ints(Post.__table__, ("headcount",), {pid: (n,) for pid, n in sizes.items()}, {"active": True})
+    if filled is None:
+        await db.update_ints(Post.__table__, ("headcount",), {pid: (n,) for pid, n in sizes.items()}, {"active": True})
+    else:
+        await db.update_ints(Post.__table__, ("headcount", "filled"),
+                             {pid: (n, filled[pid]) for pid, n in sizes.items()}, {"active": True})
     await db.update_where_id_in(Post.__table__, "filled = 0, active = ?", (False,), gone)
 
 
