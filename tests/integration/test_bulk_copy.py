@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mobilize.activations import writes
 from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post
+from mobilize.activations.levels import change_level
 from mobilize.activations.service import ActivateRequest, activate, end
 from mobilize.db import session_scope
 from mobilize.notify.models import OutboxMessage
@@ -22,14 +23,22 @@ AT = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("demo")
 
 
-async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monkeypatch) -> dict:
+async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monkeypatch, raised: bool = False) -> dict:
     """Return what a drill over ``scope`` wrote (ids and times as offsets), inserting by COPY on PostgreSQL, and
     rows with shared values by one INSERT … SELECT over JSON on SQLite, from ``copy_from`` rows."""
     monkeypatch.setattr(writes, "_COPY_FROM", copy_from)
     monkeypatch.setattr(writes, "_JSON_FROM", copy_from)
+    if copy_from > 1:  # and the posts after the solve, with their counts, by executemany (SQLite: beside it, by JSON)
+        async def never(session):
+            return False
+        monkeypatch.setattr(writes, "posts_beside_solver", never)
     async with session_scope(sessionmaker) as s:
-        activation, _ = await activate(s, ActivateRequest(scope, "flood", "I", drill=True), plans=plans, at=AT)
+        activation, _ = await activate(s, ActivateRequest(scope, "flood", "III" if raised else "I", drill=True),
+                                       plans=plans, at=AT)
     aid = activation.id
+    if raised:  # posts resized and added, holders kept, the rest solved
+        async with session_scope(sessionmaker) as s:
+            await change_level(s, aid, "I", plans=plans, at=AT)
     async with session_scope(sessionmaker) as s:
         key_of = dict((await s.execute(select(Post.id, Post.key).where(Post.activation_id == aid))).all())
         posts = sorted(tuple(p) for p in (await s.execute(select(
@@ -63,4 +72,12 @@ async def test_rows_inserted_by_copy_are_those_executemany_inserts(sessionmaker,
     by_copy = await _activation_rows(sessionmaker, demo["street"], plans, 1, monkeypatch)
     by_executemany = await _activation_rows(sessionmaker, demo["street"], plans, 10**9, monkeypatch)
     assert len(by_copy["orders"]) > 100 and by_copy["members"]
+    assert by_copy == by_executemany
+
+
+async def test_a_raise_writes_the_same_rows_either_way(sessionmaker, demo, monkeypatch):
+    plans = load_plans(skills=load_skills(), workgroups=load_workgroups())
+    by_copy = await _activation_rows(sessionmaker, demo["street"], plans, 1, monkeypatch, raised=True)
+    by_executemany = await _activation_rows(sessionmaker, demo["street"], plans, 10**9, monkeypatch, raised=True)
+    assert len(by_copy["orders"]) > 100 and any(p[11] for p in by_copy["posts"])  # posts with holders counted
     assert by_copy == by_executemany
