@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -134,10 +135,31 @@ def insert_ignoring(session: AsyncSession, table, conflict_columns: list[str]):
     return insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
+#: the SQLite the bulk writes need: JSON functions (json_each) and UPDATE … FROM (3.33)
+SQLITE_NEEDED = (3, 33, 0)
+
+
+def check_sqlite(version: tuple[int, ...] = sqlite3.sqlite_version_info) -> None:
+    """Raise a clear error when Python's SQLite library is too old or lacks JSON for the bulk writes."""
+    problem = None
+    if version < SQLITE_NEEDED:
+        problem = f"SQLite {'.'.join(map(str, version))} is too old"
+    else:
+        try:
+            sqlite3.connect(":memory:").execute("SELECT count(*) FROM json_each('[1]')").close()
+        except sqlite3.OperationalError:
+            problem = "SQLite lacks its JSON functions"
+    if problem:
+        raise RuntimeError(f"需要 SQLite 3.33 或更新版本（含 JSON 函数），或改用 PostgreSQL / {problem}: mobilize needs "
+                           "SQLite 3.33 or newer with its JSON functions (Python 3.11's usual builds have them), "
+                           "or PostgreSQL (MOBILIZE_DATABASE_URL)")
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Return an async engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     kwargs: dict = {"echo": echo}
     if url.startswith("sqlite"):
+        check_sqlite()
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -102,3 +102,12 @@ def test_compact_json_writes_what_json_dumps_writes():
 def test_doctests():
     assert doctest.testmod(realtime.log).failed == 0
     assert doctest.testmod(writes).failed == 0
+
+
+def test_an_old_sqlite_is_refused_with_a_clear_message():
+    from mobilize.db import check_sqlite
+
+    check_sqlite()  # this machine's SQLite has JSON and UPDATE … FROM
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.33 or newer.*PostgreSQL") as caught:
+        check_sqlite((3, 31, 1))
+    assert "3.31.1 is too old" in str(caught.value) and "需要 SQLite 3.33" in str(caught.value)
