@@ -298,6 +298,7 @@ class Arrays:
         lists the people whose pre-assigned post is one of the added posts.
         """
         new = copy.copy(self)
+        new._masks = {}  # a copy may number added skills its own way
         new.p_eligible = self.p_eligible.copy()
         new.p_eligible[[self.person_index[p] for p in removed if p in self.person_index]] = False
         new.repointed = np.zeros(0, dtype=np.int64)

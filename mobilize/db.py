@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime
 
 from sqlalchemy import MetaData, event
@@ -139,16 +140,23 @@ def insert_ignoring(session: AsyncSession, table, conflict_columns: list[str]):
 SQLITE_NEEDED = (3, 33, 0)
 
 
+@functools.cache
+def _sqlite_has_json() -> bool:
+    with closing(sqlite3.connect(":memory:")) as db:
+        try:
+            db.execute("SELECT count(*) FROM json_each('[1]')").fetchone()
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
 def check_sqlite(version: tuple[int, ...] = sqlite3.sqlite_version_info) -> None:
     """Raise a clear error when Python's SQLite library is too old or lacks JSON for the bulk writes."""
     problem = None
     if version < SQLITE_NEEDED:
         problem = f"SQLite {'.'.join(map(str, version))} is too old"
-    else:
-        try:
-            sqlite3.connect(":memory:").execute("SELECT count(*) FROM json_each('[1]')").close()
-        except sqlite3.OperationalError:
-            problem = "SQLite lacks its JSON functions"
+    elif not _sqlite_has_json():
+        problem = "SQLite lacks its JSON functions"
     if problem:
         raise RuntimeError(f"需要 SQLite 3.33 或更新版本（含 JSON 函数），或改用 PostgreSQL / {problem}: mobilize needs "
                            "SQLite 3.33 or newer with its JSON functions (Python 3.11's usual builds have them), "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import ARRAY, Integer, all_, bindparam, distinct, func, literal_column, select, true
+from sqlalchemy import ARRAY, Integer, bindparam, distinct, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -73,11 +73,12 @@ async def load_scope(session: AsyncSession, scope: OrgUnit) -> ScopeUnits:
 
 def not_among(conn, column, ids: Collection[int]):
     """Return the condition that ``column`` is none of ``ids``, as one parameter however many they are: a JSON
-    array on SQLite, an integer array on PostgreSQL (IN lists stop at the drivers' parameter limits)."""
+    array on SQLite, an integer array on PostgreSQL (IN lists stop at the drivers' parameter limits). Both
+    read as ``NOT IN (subquery)``, which every PostgreSQL hashes (``<> ALL(array)`` only from 15 on)."""
     ids = [int(i) for i in ids]
     if conn.dialect.name == "sqlite":
         return column.not_in(select(literal_column("value")).select_from(func.json_each(json.dumps(ids))))
-    return column != all_(bindparam("not_among_ids", ids, type_=ARRAY(Integer)))
+    return column.not_in(select(func.unnest(bindparam("not_among_ids", ids, type_=ARRAY(Integer)))))
 
 
 def _chunks(items: list, size: int = 500):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mobilize import audit
@@ -19,7 +19,7 @@ from mobilize.activations.service import (
     cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, summary_of,
 )
 from mobilize.activations.solving import (
-    Phases, gc_paused, in_background, record_in_background, solve_in_background,
+    BackgroundWork, Phases, gc_paused, record_in_background, solve_in_background,
 )
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
@@ -41,13 +41,18 @@ async def change_level(session: AsyncSession, activation_id: int, level: str, *,
     keeps everyone in place who need not move."""
     async with bulk_cache(session):
         with gc_paused():
-            return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
-                                       actor=actor, policy=policy, notices=notices)
+            work = BackgroundWork()
+            try:
+                return await _change_level(session, activation_id, level, plans=plans, at=at, principal=principal,
+                                           actor=actor, policy=policy, notices=notices, work=work)
+            except BaseException:
+                await work.settle()
+                raise
 
 
 async def _change_level(session: AsyncSession, activation_id: int, level: str, *, plans: dict[str, Plan],
                         at: datetime, principal: Principal | None, actor: str, policy: CostPolicy | None,
-                        notices: Notices | None) -> Activation:
+                        notices: Notices | None, work: BackgroundWork) -> Activation:
     started = time.perf_counter()
     phases = Phases(started)
     activation = await get_activation(session, activation_id, principal)
@@ -92,7 +97,7 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     gone = [pid for key, pid in existing.items() if key not in spec_keys]
     added = [s for s in specs if s.key not in existing]
     beside = await writes.posts_beside_solver(session)
-    solving = solve_in_background(phases, candidates, demands, policy)
+    solving = solve_in_background(work, phases, candidates, demands, policy)
     if beside:
         await writes.resize_posts(session, sizes, gone)
         post_ids = existing | await writes.insert_posts(session, activation.id, added, units.community_ids,
@@ -107,10 +112,7 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     events: list[NewEvent] = [NewEvent(stream, "order.cancelled", {
         "order": o.id, "post": o.post_id, "reason": "level_changed", "community": key_of[o.post_id].split("/", 1)[0]})
         for o in dropped]
-    cancelled = [o.id for o in dropped]
-    for i in range(0, len(cancelled), 900):
-        await session.execute(update(ot).where(ot.c.id.in_(cancelled[i:i + 900])).values(
-            status="cancelled", closed_reason="level_changed", updated_at=now))
+    await writes.cancel_orders(session, [o.id for o in dropped], "level_changed", now)
     # Each post's holders counted once here: those who stayed and the new ones.
     filled = writes.filled_of(new_assignments, spec_keys)
     for key, here in kept_at.items():
@@ -133,8 +135,8 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     spec_by_key = {s.key: s for s in specs}
     by_id = {c.id: c for c in candidates} | {o.person_id: o for o in kept}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
-    record = record_in_background(candidates, demands, policy, solution)
-    branches = in_background(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
+    record = record_in_background(work, candidates, demands, policy, solution)
+    branches = work.start(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
     arrive_by, orders = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
                                                    ack_minutes=plan.acknowledge_minutes[code],
                                                    arrive_minutes=plan.arrive_minutes[code])

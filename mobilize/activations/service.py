@@ -25,7 +25,7 @@ from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
 from mobilize.activations.solving import (
-    Phases, gc_paused, in_background, record_in_background, solve_in_background,
+    BackgroundWork, Phases, gc_paused, record_in_background, solve_in_background,
 )
 from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
@@ -118,13 +118,18 @@ async def activate(session: AsyncSession, request: ActivateRequest, *, plans: di
     """
     async with bulk_cache(session):
         with gc_paused():
-            return await _activate(session, request, plans=plans, at=at, principal=principal, actor=actor,
-                                   policy=policy, notices=notices)
+            work = BackgroundWork()
+            try:
+                return await _activate(session, request, plans=plans, at=at, principal=principal, actor=actor,
+                                       policy=policy, notices=notices, work=work)
+            except BaseException:
+                await work.settle()
+                raise
 
 
 async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: dict[str, Plan], at: datetime,
                     principal: Principal | None, actor: str, policy: CostPolicy | None,
-                    notices: Notices | None) -> tuple[Activation, bool]:
+                    notices: Notices | None, work: BackgroundWork) -> tuple[Activation, bool]:
     started = time.perf_counter()
     phases = Phases(started)
     may_activate(principal, request.drill)
@@ -181,7 +186,7 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     phases.mark("load")
     # On SQLite the posts are written while the solver runs, their holder counts once it is done.
     beside = await writes.posts_beside_solver(session)
-    solving = solve_in_background(phases, candidates, demands, policy)
+    solving = solve_in_background(work, phases, candidates, demands, policy)
     if beside:
         post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids, beside_solver=True)
         phases.mark("posts")
@@ -203,8 +208,8 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     # The record and the branches (CPU work on the solution) are made while the orders are inserted.
     spec_by_key = {s.key: s for s in specs}
     by_id = {c.id: c for c in candidates}
-    record = record_in_background(candidates, demands, policy, solution)
-    branches = in_background(lambda: form_branches(writes.branch_members(solution, by_id, spec_by_key)))
+    record = record_in_background(work, candidates, demands, policy, solution)
+    branches = work.start(lambda: form_branches(writes.branch_members(solution, by_id, spec_by_key)))
     arrive_by, orders = await writes.insert_orders(session, activation.id, assignments, post_ids,
                                                    ack_minutes=plan.acknowledge_minutes[level],
                                                    arrive_minutes=plan.arrive_minutes[level])

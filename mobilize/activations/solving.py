@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -13,9 +14,10 @@ from typing import TypeVar
 from mobilize.activations import records
 from mobilize.solver import Solution, solve
 
-__all__ = ["Phases", "gc_paused", "in_background", "solve_in_background", "record_in_background"]
+__all__ = ["Phases", "gc_paused", "BackgroundWork", "solve_in_background", "record_in_background"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _gc_pauses = 0
 _gc_was_enabled = True
@@ -62,26 +64,47 @@ class Phases:
         self.ms[name] = round(self.ms.get(name, 0.0) + ms, 1)
 
 
-def in_background(work: Callable[[], T]) -> asyncio.Future[T]:
-    """Start ``work()`` in a worker thread and return its future, to await where its result is needed.
+def _seen(future: asyncio.Future) -> None:
+    # read the error, so asyncio never reports it as "never retrieved"; the request that awaits it raises it
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("background work failed", exc_info=future.exception())
 
-    For CPU work that can run while the transaction writes: the driver's thread steps SQLite without
-    the GIL, so Python work in another thread overlaps one long statement (the orders' ``INSERT …
-    SELECT``). Start it just before such a statement, not before short ones or an executemany: each
-    round trip, and an executemany's every row, takes the GIL back and waits on the worker to let go
-    of it (up to the 5 ms switch interval each time). If the request fails before the result is
-    awaited, the work finishes unread and its error, if any, is dropped with it.
+
+class BackgroundWork:
+    """CPU work a request runs in worker threads beside its transaction (:meth:`start`).
+
+    For work that can run while the transaction writes: the driver's thread steps SQLite without the
+    GIL, so Python work in another thread overlaps one long statement (the orders' ``INSERT …
+    SELECT``, the posts beside the solver). Start it just before such a statement, not before short
+    ones or an executemany: each round trip, and an executemany's every row, takes the GIL back and
+    waits on the worker to let go of it (up to the 5 ms switch interval each time). When the request
+    fails, :meth:`settle` waits for what is still running before the error goes on: no orphan keeps
+    the CPU from a retry, and the paused collector (:func:`gc_paused`) comes back after it.
     """
-    future = asyncio.ensure_future(asyncio.to_thread(work))
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception was never retrieved"
-    return future
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future] = []
+
+    def start(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Start ``work()`` in a worker thread and return its future, to await where its result is needed."""
+        future = asyncio.ensure_future(asyncio.to_thread(work))
+        future.add_done_callback(_seen)
+        self.futures.append(future)
+        return future
+
+    async def settle(self) -> None:
+        """Wait until every started piece of work has ended (its result or error left unread)."""
+        pending = [f for f in self.futures if not f.done()]
+        if pending:
+            await asyncio.wait(pending)
 
 
-def solve_in_background(phases: Phases, candidates, demands, policy) -> asyncio.Future[Solution]:
+def solve_in_background(work: BackgroundWork, phases: Phases, candidates, demands,
+                        policy) -> asyncio.Future[Solution]:
     """Start the solve (its assignments built too) in a worker thread; return its future.
 
     The caller writes meanwhile what needs no solution (the posts), in single statements only (see
-    :func:`in_background`), and marks the ``solve`` phase when it has the solution.
+    :class:`BackgroundWork`), and marks the ``solve`` phase when it has the solution.
     """
     def run() -> Solution:
         t = time.perf_counter()
@@ -90,9 +113,9 @@ def solve_in_background(phases: Phases, candidates, demands, policy) -> asyncio.
         phases.solver_ms = (time.perf_counter() - t) * 1000
         return solution
 
-    return in_background(run)
+    return work.start(run)
 
 
-def record_in_background(candidates, demands, policy, solution: Solution) -> asyncio.Future[bytes]:
+def record_in_background(work: BackgroundWork, candidates, demands, policy, solution: Solution) -> asyncio.Future[bytes]:
     """Start encoding the solve's record (gzip JSON, :mod:`~mobilize.activations.records`); await it where it is saved."""
-    return in_background(lambda: records.encode_solve(records.encode_inputs(candidates, demands, policy), solution))
+    return work.start(lambda: records.encode_solve(records.encode_inputs(candidates, demands, policy), solution))

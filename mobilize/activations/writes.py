@@ -1,9 +1,11 @@
 """Bulk writes of a solve: posts, orders, people's status, branches, the solve record.
 
-A city writes tens of thousands of rows in one transaction, so the big ones go to the driver as one
-``executemany`` of plain tuples (:class:`Rows`): SQLAlchemy's per-row bind processing would cost more
-than the database. The values are prepared once in the forms both drivers take as they are (JSON as
-text, SQLite datetimes as the text SQLAlchemy reads back), as :mod:`realtime.log` does for events.
+A city writes tens of thousands of rows in one transaction, so the big ones go to the driver as plain
+tuples (:class:`Rows`): SQLAlchemy's per-row bind processing would cost more than the database. Each
+goes as one ``executemany``; on PostgreSQL a big one by ``COPY``; on SQLite some as one statement over
+a JSON array (``INSERT … SELECT``, ``UPDATE … FROM json_each``). The values are prepared once in the
+forms both drivers take as they are (JSON as text, SQLite datetimes as the text SQLAlchemy reads back),
+as :mod:`realtime.log` does for events.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from realtime.log import compact_json, sqlite_timestamp
 from realtime.models import NewEvent
 from rosters.models import Person
 
-__all__ = ["Rows", "insert_posts", "posts_beside_solver", "resize_posts", "set_filled", "insert_orders", "set_people_status", "save_branches",
+__all__ = ["Rows", "insert_posts", "posts_beside_solver", "resize_posts", "set_filled", "cancel_orders", "insert_orders", "set_people_status", "save_branches",
            "branch_members", "members_of", "demands_of", "filled_of", "insert_links", "notice_rows", "notified_events", "explanation_of", "LINK_DAYS"]
 
 _CHUNK = 900
@@ -43,6 +45,17 @@ LINK_DAYS = 14  # a link outlives any activation; ending the activation expires 
 def _chunks(items: list, size: int = _CHUNK):
     for i in range(0, len(items), size):
         yield items[i: i + size]
+
+
+def _not_json(value):
+    raise TypeError(f"{type(value).__name__} is not a JSON value: pass it in the driver's form (Rows.when for a time)")
+
+
+def _json_rows(rows) -> str:
+    """Return ``rows`` as a JSON array (text: SQLite 3.45+ would read a blob as JSONB). A datetime, a date or a
+    dataclass is refused: orjson would write it in a form of its own, not the one the column is read back in."""
+    return orjson.dumps(rows, default=_not_json,
+                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS).decode()
 
 
 class Rows:
@@ -99,7 +112,7 @@ class Rows:
             picks = ", ".join(["?"] * len(same) + [f"json_extract(value, '$[{i}]')" for i in range(len(columns))])
             await self.connection.exec_driver_sql(
                 f"INSERT INTO {self.table(table)} ({names}) SELECT {picks} FROM json_each(?) ORDER BY key",
-                (*same.values(), orjson.dumps(rows).decode()))  # text: SQLite 3.45+ would read a blob as JSONB
+                (*same.values(), _json_rows(rows)))
             return
         if same:
             head = tuple(same.values())
@@ -118,8 +131,9 @@ class Rows:
                                    same: Mapping[str, Any] | None = None, one_statement: bool = False) -> list[int]:
         """Insert ``rows`` as :meth:`insert` does and return their new ids, in ``rows`` order (no read-back).
 
-        SQLite: one executemany gives consecutive rowids after the table's largest (this transaction
-        writes, so no other connection inserts meanwhile), ending at ``last_insert_rowid()``.
+        SQLite: one statement (an executemany, or an ``INSERT … SELECT`` in the rows' order) gives
+        consecutive rowids after the table's largest (this transaction writes, so no other connection
+        inserts meanwhile), ending at ``last_insert_rowid()``.
         PostgreSQL: the ids are drawn from the table's sequence first, in one statement, and inserted
         with the rows (concurrent sessions may draw between them: never the same id).
         """
@@ -148,7 +162,7 @@ class Rows:
         if self.sqlite:
             sets += [f"{quote(c)} = json_extract(v.value, '$[{i}]')" for i, c in enumerate(columns, 1)]
             source, key = "json_each(?) AS v", "json_extract(v.value, '$[0]')"
-            params = (*also.values(), orjson.dumps([(pid, *row) for pid, row in values.items()]).decode())
+            params = (*also.values(), _json_rows([(pid, *row) for pid, row in values.items()]))
         else:
             sets += [f"{quote(c)} = v.c{i}" for i, c in enumerate(columns, 1)]
             names = ", ".join(f"c{i}" for i in range(len(columns) + 1))
@@ -228,8 +242,8 @@ async def insert_posts(session: AsyncSession, activation_id: int, specs: Sequenc
 async def posts_beside_solver(session: AsyncSession) -> bool:
     """Return whether posts are written while the solver runs, their holder counts set after.
 
-    On SQLite: one statement each, run by the driver's thread without the GIL, costs the solver
-    nothing. Not on PostgreSQL: asyncpg works on the event loop's thread (it would contend with the
+    On SQLite: one statement each, run by the driver's thread without the GIL; the solver waits only
+    while the rows and their JSON are built. Not on PostgreSQL: asyncpg works on the event loop's thread (it would contend with the
     solver for the GIL), and setting the counts after is one more UPDATE of every post.
     """
     return (await session.connection()).dialect.name == "sqlite"
@@ -246,6 +260,13 @@ async def resize_posts(session: AsyncSession, sizes: dict[int, int], gone: Seque
         await db.update_ints(Post.__table__, ("headcount", "filled"),
                              {pid: (n, filled[pid]) for pid, n in sizes.items()}, {"active": True})
     await db.update_where_id_in(Post.__table__, "filled = 0, active = ?", (False,), gone)
+
+
+async def cancel_orders(session: AsyncSession, order_ids: Sequence[int], reason: str, now: datetime) -> None:
+    """Cancel orders (``closed_reason`` = ``reason``), in one statement however many."""
+    db = await Rows.of(session)
+    await db.update_where_id_in(Order.__table__, "status = 'cancelled', closed_reason = ?, updated_at = ?",
+                                (reason, db.when(now)), order_ids)
 
 
 async def set_filled(session: AsyncSession, filled: dict[int, int]) -> None:

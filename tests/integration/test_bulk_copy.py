@@ -3,13 +3,14 @@ the rows share values: the rows are exactly those executemany writes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from mobilize.activations import writes
-from mobilize.activations.models import Branch, BranchMember, Order, PhoneLinkRow, Post
+from mobilize.activations.models import OPEN_ORDER_STATES, Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.activations.levels import change_level
 from mobilize.activations.service import ActivateRequest, activate, end
 from mobilize.db import session_scope
@@ -57,6 +58,18 @@ async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monk
         members = sorted(tuple(m) for m in (await s.execute(
             select(Branch.key, BranchMember.person_id, BranchMember.party_group, BranchMember.group_head)
             .join(Branch, Branch.id == BranchMember.branch_id).where(Branch.activation_id == aid))).all())
+        # the ids each way returned are the rows': each post's count is its open orders, each dispatched order
+        # in the events is that order on that post
+        open_orders = (await s.execute(select(Order.id, Order.person_id, Order.post_id).where(
+            Order.activation_id == aid, Order.status.in_(OPEN_ORDER_STATES)))).all()
+        per_post = Counter(post for _id, _person, post in open_orders)
+        counted = dict((await s.execute(select(Post.id, Post.filled).where(Post.activation_id == aid))).all())
+        assert counted == {pid: per_post.get(pid, 0) for pid in counted} and sum(counted.values()) == len(open_orders)
+        post_of = {oid: post for oid, _person, post in open_orders}
+        told = [pair for body in (await s.execute(select(event_log.c.body).where(
+            event_log.c.stream == f"activation:{aid}", event_log.c.type == "orders.notified"))).scalars()
+            for pair in body["orders"]]
+        assert told and all(post_of[order] == post for order, post in told)
         notices = (await s.execute(select(OutboxMessage).where(OutboxMessage.activation_id == aid))).scalars().all()
         events = (await s.execute(select(event_log.c.type).where(event_log.c.stream == f"activation:{aid}"))).scalars()
         rows = {"posts": posts, "orders": orders, "links": links, "branches": branches, "members": members,

@@ -111,3 +111,11 @@ def test_an_old_sqlite_is_refused_with_a_clear_message():
     with pytest.raises(RuntimeError, match=r"SQLite 3\.33 or newer.*PostgreSQL") as caught:
         check_sqlite((3, 31, 1))
     assert "3.31.1 is too old" in str(caught.value) and "需要 SQLite 3.33" in str(caught.value)
+
+
+def test_rows_sent_as_json_refuse_values_read_back_otherwise():
+    row = (1, "巡查", True, None, 30.123456789012345)
+    assert json.loads(writes._json_rows([row])) == [list(row)]
+    for value in (datetime(2026, 11, 21, 9, 0, tzinfo=UTC), date(2026, 11, 21), SimpleNamespace(x=1)):
+        with pytest.raises(TypeError):
+            writes._json_rows([(1, value)])

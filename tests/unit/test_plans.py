@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mobilize.errors import InvalidInput
-from mobilize.plans import LEVELS, Site, load_plans, parse_level, plan_posts
+from mobilize.plans import LEVELS, PostSpec, Site, load_plans, parse_level, plan_posts
 from rosters.vocabulary import load_skills, load_workgroups
 
 SKILLS, GROUPS = load_skills(), load_workgroups()
@@ -79,3 +79,6 @@ def test_a_resized_post_changes_only_its_headcount_and_leader_need():
         for headcount, leader in ((1, False), (spec.headcount + 2, True)):
             assert spec.resized(headcount, leader) == dataclasses.replace(spec, headcount=headcount,
                                                                          leader_required=leader)
+    # every field its own value, none a default: a field resized() forgot would show
+    spec = PostSpec(*(object() for _ in dataclasses.fields(PostSpec)))
+    assert spec.resized(3, True) == dataclasses.replace(spec, headcount=3, leader_required=True)
