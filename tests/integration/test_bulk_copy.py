@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from mobilize.activations import writes
+from mobilize.activations import rows as bulk, writes
 from mobilize.activations.models import OPEN_ORDER_STATES, Branch, BranchMember, Order, PhoneLinkRow, Post
 from mobilize.activations.levels import change_level
 from mobilize.activations.service import ActivateRequest, activate, end
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.usefixtures("demo")
 async def _activation_rows(sessionmaker, scope: str, plans, copy_from: int, monkeypatch, raised: bool = False) -> dict:
     """Return what a drill over ``scope`` wrote (ids and times as offsets), inserting by COPY on PostgreSQL, and
     rows with shared values by one INSERT … SELECT over JSON on SQLite, from ``copy_from`` rows."""
-    monkeypatch.setattr(writes, "_COPY_FROM", copy_from)
-    monkeypatch.setattr(writes, "_JSON_FROM", copy_from)
+    monkeypatch.setattr(bulk, "_COPY_FROM", copy_from)
+    monkeypatch.setattr(bulk, "_JSON_FROM", copy_from)
     if copy_from > 1:  # and the posts after the solve, with their counts, by executemany (SQLite: beside it, by JSON)
         async def never(session):
             return False

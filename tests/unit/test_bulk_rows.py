@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 import realtime.log
-from mobilize.activations import writes
+from mobilize.activations import rows as bulk, writes
 from mobilize.costs import COMPONENTS
 from mobilize.solver import Assignment
 from realtime.log import compact_json
@@ -63,7 +63,7 @@ def test_each_order_row_is_its_own_assignments(dialect):
     else:  # drawn from the sequence and inserted with the rows
         assert ids == {a.person: 501 + i for i, a in enumerate(assignments)}
         assert [row.pop("id") for row in rows] == list(ids.values())
-    db = writes.Rows(session.conn)
+    db = bulk.Rows(session.conn)
     now = db.when(at)
     ack, arrive_at = writes.deadlines(at, 5, 30)
     assert arrive == arrive_at
@@ -115,7 +115,7 @@ def test_an_old_sqlite_is_refused_with_a_clear_message():
 
 def test_rows_sent_as_json_refuse_values_read_back_otherwise():
     row = (1, "巡查", True, None, 30.123456789012345)
-    assert json.loads(writes._json_rows([row])) == [list(row)]
+    assert json.loads(bulk._json_rows([row])) == [list(row)]
     for value in (datetime(2026, 11, 21, 9, 0, tzinfo=UTC), date(2026, 11, 21), SimpleNamespace(x=1)):
         with pytest.raises(TypeError):
-            writes._json_rows([(1, value)])
+            bulk._json_rows([(1, value)])
