@@ -30,10 +30,21 @@ from mobilize.activations.notices import Notices
 from mobilize.db import begin_write, utcnow
 from mobilize.plans import PostSpec
 
-__all__ = ["CHUNK", "tell_dispatched", "defer_notices", "fan_out_next", "fan_out_all"]
+__all__ = ["CHUNK", "dispatch_orders", "tell_dispatched", "defer_notices", "fan_out_next", "fan_out_all"]
 
 #: Orders handled per fan-out transaction: short enough not to hold SQLite's writer long (tens of ms).
 CHUNK = 2000
+
+
+async def dispatch_orders(session: AsyncSession, notices: Notices, activation: Activation, assignments,
+                          post_ids: dict[str, int], specs: dict[str, PostSpec], *, ack_minutes: int,
+                          arrive_minutes: int) -> dict[int, int]:
+    """Insert one notified order per assignment and tell their people (:func:`tell_dispatched`); return the new
+    order ids by person."""
+    arrive_by, orders = await writes.insert_orders(session, activation.id, assignments, post_ids,
+                                                   ack_minutes=ack_minutes, arrive_minutes=arrive_minutes)
+    await tell_dispatched(session, notices, activation, assignments, orders, specs, arrive_by)
+    return orders
 
 
 async def tell_dispatched(session: AsyncSession, notices: Notices, activation: Activation, assignments,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize import audit
 from mobilize.access import Principal
 from mobilize.activations import records, writes
-from mobilize.activations.fanout import tell_dispatched
+from mobilize.activations.fanout import dispatch_orders
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, Order, Post
@@ -19,9 +19,8 @@ from mobilize.activations.service import (
     cancel_drill_orders, check_plan_request, get_activation, may_activate, policy_of, summary_of,
 )
 from mobilize.activations.solving import (
-    BackgroundWork, Phases, gc_paused, record_in_background, solve_in_background,
+    BackgroundWork, Phases, gc_paused, record_and_branches, solve_and_place_posts,
 )
-from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
 from mobilize.db import bulk_cache, utcnow
 from mobilize.errors import Conflict
@@ -96,15 +95,21 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     sizes = {existing[s.key]: s.headcount for s in specs if s.key in existing}
     gone = [pid for key, pid in existing.items() if key not in spec_keys]
     added = [s for s in specs if s.key not in existing]
-    beside = await writes.posts_beside_solver(session)
-    solving = solve_in_background(work, phases, candidates, demands, policy)
-    if beside:
-        await writes.resize_posts(session, sizes, gone)
-        post_ids = existing | await writes.insert_posts(session, activation.id, added, units.community_ids,
-                                                        beside_solver=True)
-        phases.mark("posts")
-    solution = await solving
-    phases.mark("solve")
+
+    def holders(solution) -> dict[str, int]:  # each post's holders counted once: those who stayed and the new ones
+        filled = writes.filled_of(solution.assignments, spec_keys)
+        for key, here in kept_at.items():
+            filled[key] += len(here)
+        return filled
+
+    async def write_posts(filled: dict[str, int] | None) -> dict[str, int]:
+        await writes.resize_posts(session, sizes, gone, None if filled is None else
+                                  {existing[key]: n for key, n in filled.items() if key in existing})
+        return existing | await writes.insert_posts(session, activation.id, added, units.community_ids, filled,
+                                                    beside_solver=filled is None)
+
+    solution, post_ids = await solve_and_place_posts(session, work, phases, candidates, demands, policy,
+                                                     write_posts=write_posts, holders=holders)
     new_assignments = solution.assignments
 
     now = utcnow()
@@ -113,16 +118,6 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
         "order": o.id, "post": o.post_id, "reason": "level_changed", "community": key_of[o.post_id].split("/", 1)[0]})
         for o in dropped]
     await writes.cancel_orders(session, [o.id for o in dropped], "level_changed", now)
-    # Each post's holders counted once here: those who stayed and the new ones.
-    filled = writes.filled_of(new_assignments, spec_keys)
-    for key, here in kept_at.items():
-        filled[key] += len(here)
-    if beside:
-        await writes.set_filled(session, {post_ids[key]: n for key, n in filled.items()})
-    else:
-        await writes.resize_posts(session, sizes, gone, {existing[key]: n for key, n in filled.items() if key in existing})
-        post_ids = existing | await writes.insert_posts(session, activation.id, added, units.community_ids, filled)
-        phases.mark("posts")
     retaken = {a.person for a in new_assignments}
     released = [o.person_id for o in dropped if o.person_id not in retaken]
     if not activation.is_drill:
@@ -135,12 +130,11 @@ async def _change_level(session: AsyncSession, activation_id: int, level: str, *
     spec_by_key = {s.key: s for s in specs}
     by_id = {c.id: c for c in candidates} | {o.person_id: o for o in kept}
     holding = [(o.person_id, key_of[o.post_id]) for o in kept] + [(a.person, a.post) for a in new_assignments]
-    record = record_in_background(work, candidates, demands, policy, solution)
-    branches = work.start(lambda: form_branches(writes.members_of(holding, by_id, spec_by_key)))
-    arrive_by, orders = await writes.insert_orders(session, activation.id, new_assignments, post_ids,
-                                                   ack_minutes=plan.acknowledge_minutes[code],
-                                                   arrive_minutes=plan.arrive_minutes[code])
-    await tell_dispatched(session, notices or Notices(), activation, new_assignments, orders, spec_by_key, arrive_by)
+    record, branches = record_and_branches(work, candidates, demands, policy, solution,
+                                           lambda: writes.members_of(holding, by_id, spec_by_key))
+    orders = await dispatch_orders(session, notices or Notices(), activation, new_assignments, post_ids,
+                                   spec_by_key, ack_minutes=plan.acknowledge_minutes[code],
+                                   arrive_minutes=plan.arrive_minutes[code])
     phases.mark("orders")
     events += writes.notified_events(stream, new_assignments, orders, post_ids)
     # Stored branches keep their ids by key (community:group).

@@ -20,14 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mobilize import audit
 from mobilize.access import Principal, Role
 from mobilize.activations import dispatch, records, writes
-from mobilize.activations.fanout import tell_dispatched
+from mobilize.activations.fanout import dispatch_orders
 from mobilize.activations.notices import Notices
 from mobilize.activations.inputs import load_candidates, load_scope
 from mobilize.activations.models import OPEN_ORDER_STATES, Activation, ActivationLock, Branch, Order
 from mobilize.activations.solving import (
-    BackgroundWork, Phases, gc_paused, record_in_background, solve_in_background,
+    BackgroundWork, Phases, gc_paused, record_and_branches, solve_and_place_posts,
 )
-from mobilize.branches import form_branches
 from mobilize.costs import CostPolicy
 from mobilize.db import bulk_cache, utcnow
 from mobilize.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
@@ -38,7 +37,7 @@ from rosters.models import OrgUnit
 from rosters.vocabulary import UnitLevel
 
 __all__ = ["ActivateRequest", "activate", "end", "get_activation", "check_plan_request", "may_activate",
-           "Phases", "gc_paused", "solve_in_background", "cancel_drill_orders", "summary_of", "policy_of"]
+           "Phases", "gc_paused", "cancel_drill_orders", "summary_of", "policy_of"]
 
 
 @dataclass(frozen=True)
@@ -185,20 +184,11 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     demands = writes.demands_of(specs)
     phases.mark("load")
     # On SQLite the posts are written while the solver runs, their holder counts once it is done.
-    beside = await writes.posts_beside_solver(session)
-    solving = solve_in_background(work, phases, candidates, demands, policy)
-    if beside:
-        post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids, beside_solver=True)
-        phases.mark("posts")
-    solution = await solving
-    phases.mark("solve")
+    solution, post_ids = await solve_and_place_posts(
+        session, work, phases, candidates, demands, policy, holders=lambda sol: writes.filled_of(sol.assignments),
+        write_posts=lambda filled: writes.insert_posts(session, activation.id, specs, units.community_ids, filled,
+                                                       beside_solver=filled is None))
     assignments = solution.assignments
-    if beside:
-        await writes.set_filled(session, {post_ids[key]: n for key, n in writes.filled_of(assignments).items()})
-    else:
-        post_ids = await writes.insert_posts(session, activation.id, specs, units.community_ids,
-                                             writes.filled_of(assignments))
-        phases.mark("posts")
     assigned = [a.person for a in assignments]
     if not request.drill:
         # A real emergency takes people off drills (before their new orders: one open order per person).
@@ -208,12 +198,11 @@ async def _activate(session: AsyncSession, request: ActivateRequest, *, plans: d
     # The record and the branches (CPU work on the solution) are made while the orders are inserted.
     spec_by_key = {s.key: s for s in specs}
     by_id = {c.id: c for c in candidates}
-    record = record_in_background(work, candidates, demands, policy, solution)
-    branches = work.start(lambda: form_branches(writes.branch_members(solution, by_id, spec_by_key)))
-    arrive_by, orders = await writes.insert_orders(session, activation.id, assignments, post_ids,
-                                                   ack_minutes=plan.acknowledge_minutes[level],
-                                                   arrive_minutes=plan.arrive_minutes[level])
-    await tell_dispatched(session, notices or Notices(), activation, assignments, orders, spec_by_key, arrive_by)
+    record, branches = record_and_branches(work, candidates, demands, policy, solution,
+                                           lambda: writes.branch_members(solution, by_id, spec_by_key))
+    orders = await dispatch_orders(session, notices or Notices(), activation, assignments, post_ids,
+                                   spec_by_key, ack_minutes=plan.acknowledge_minutes[level],
+                                   arrive_minutes=plan.arrive_minutes[level])
     if not request.drill:
         for i in range(0, len(community_ids), 900):
             await session.execute(update(OrgUnit).where(OrgUnit.id.in_(community_ids[i:i + 900])).values(phase="wartime"))

@@ -7,14 +7,18 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from typing import TypeVar
 
-from mobilize.activations import records
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mobilize.activations import records, writes
+from mobilize.branches import BranchPlan, Member, form_branches
 from mobilize.solver import Solution, solve
 
-__all__ = ["Phases", "gc_paused", "BackgroundWork", "solve_in_background", "record_in_background"]
+__all__ = ["Phases", "gc_paused", "BackgroundWork", "solve_in_background", "solve_and_place_posts",
+           "record_and_branches"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -116,6 +120,34 @@ def solve_in_background(work: BackgroundWork, phases: Phases, candidates, demand
     return work.start(run)
 
 
-def record_in_background(work: BackgroundWork, candidates, demands, policy, solution: Solution) -> asyncio.Future[bytes]:
-    """Start encoding the solve's record (gzip JSON, :mod:`~mobilize.activations.records`); await it where it is saved."""
-    return work.start(lambda: records.encode_solve(records.encode_inputs(candidates, demands, policy), solution))
+async def solve_and_place_posts(session: AsyncSession, work: BackgroundWork, phases: Phases, candidates, demands,
+                                policy, *, write_posts: Callable[[dict[str, int] | None], Awaitable[dict[str, int]]],
+                                holders: Callable[[Solution], dict[str, int]]) -> tuple[Solution, dict[str, int]]:
+    """Return the solution and the posts' ids by key, the posts written by ``write_posts`` beside the solve.
+
+    On SQLite (:func:`~mobilize.activations.writes.posts_beside_solver`) ``write_posts(None)`` runs while the
+    solver does, and the holder counts ``holders(solution)`` (post key -> count) are set once it is done;
+    elsewhere ``write_posts(counts)`` runs after the solve. Marks the ``posts`` and ``solve`` phases.
+    """
+    beside = await writes.posts_beside_solver(session)
+    solving = solve_in_background(work, phases, candidates, demands, policy)
+    if beside:
+        post_ids = await write_posts(None)
+        phases.mark("posts")
+    solution = await solving
+    phases.mark("solve")
+    counts = holders(solution)
+    if beside:
+        await writes.set_filled(session, {post_ids[key]: n for key, n in counts.items()})
+    else:
+        post_ids = await write_posts(counts)
+        phases.mark("posts")
+    return solution, post_ids
+
+
+def record_and_branches(work: BackgroundWork, candidates, demands, policy, solution: Solution,
+                        members: Callable[[], list[Member]]) -> tuple[asyncio.Future[bytes], asyncio.Future[BranchPlan]]:
+    """Start encoding the solve's record (gzip JSON, :mod:`~mobilize.activations.records`) and forming the branches
+    of ``members()`` in worker threads; await each where it is saved. Start them just before the orders' insert."""
+    return (work.start(lambda: records.encode_solve(records.encode_inputs(candidates, demands, policy), solution)),
+            work.start(lambda: form_branches(members())))
